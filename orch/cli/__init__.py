@@ -1,0 +1,33 @@
+"""The `orch` command line: thin commands over the same Python API users import."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from orch.cli.ask import ask
+from orch.cli.graph import graph_app
+from orch.cli.models import models_app
+from orch.cli.run import run
+from orch.cli.ui import ui
+from orch.errors import OrchError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="orch — many analyses, one merge: discrete-choice answers from a team of LLMs.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app.command()(ask)
+app.command()(run)
+app.command()(ui)
+app.add_typer(graph_app, name="graph")
+app.add_typer(models_app, name="models")
+
+
+def main() -> None:
+    """Entry point: a user's mistake (`OrchError`) is one line on stderr and exit code 2."""
+    try:
+        app()
+    except OrchError as exc:
+        print(f"orch: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,107 @@
+"""`merge`: the merge agent reads every analysis and outputs one valid option.
+
+Analyses are sorted by agent id (then slot) and, by default, anonymised as Analyst 1, 2, … so
+the merger judges reasoning rather than names. If its reply cannot be read, a deterministic
+fallback decides — a confidence-weighted vote, then the fixed agent order — and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from pydantic import Field
+
+from orch.errors import BackendError
+from orch.items import Item
+from orch.nodes.base import Node, NodeConfig, register_node
+from orch.nodes.calls import usage_of
+from orch.nodes.prompts import merge_system, question_block
+from orch.nodes.reading import read_choice
+from orch.nodes.runtime import RunContext, resolve_agent
+from orch.nodes.schemas import choice_schema, tokens_for
+from orch.nodes.state import AgentOutput, Decision, item_of, sorted_outputs
+from orch.nodes.tally import tally, winner
+
+__all__ = ["Merge", "MergeConfig", "fallback_decision", "render_analyses"]
+
+
+class MergeConfig(NodeConfig):
+    agent: str = "merger"
+    """The merge agent: an agent id or a role (the router sets `merger`)."""
+    anonymise: bool = True
+    """Show analysts as Analyst 1, 2, … (in agent-id order) instead of by name."""
+    rationale_chars: int = Field(0, ge=0, le=2000)
+    """0 asks for the letter only (the paper's merge); more asks for a bounded rationale first."""
+    show_confidence: bool = True
+    show_notes: bool = True
+    """Include each analyst's per-option notes, not only key points and answer."""
+
+
+def render_analyses(outputs: Sequence[AgentOutput], item: Item, *, anonymise: bool, show_confidence: bool,
+                    show_notes: bool) -> str:
+    blocks = []
+    for number, output in enumerate(outputs, start=1):
+        name = f"Analyst {number}" if anonymise else f"Analyst {output.agent}"
+        proposed = output.answer if output.answer is not None else "no readable answer"
+        head = f"{name} proposes: {proposed}"
+        if show_confidence and output.confidence is not None:
+            head += f" (confidence {round(output.confidence * 100)}/100)"
+        lines = [head]
+        analysis = output.analysis
+        if analysis and analysis.key_points:
+            lines += ["Key points:", *(f"- {p}" for p in analysis.key_points)]
+        if show_notes and analysis and analysis.eliminations:
+            lines += ["Option notes:", *(f"{k}: {v}" for k, v in sorted(analysis.eliminations.items()))]
+        if output.reasoning:
+            lines += [f"Reasoning: {output.reasoning}"]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(no analyses were produced)"
+
+
+def fallback_decision(outputs: Sequence[AgentOutput], priority: Sequence[str], *, node: str, note: str) -> Decision:
+    """Confidence-weighted vote over the analyses; a tie goes to the first agent in priority order."""
+    votes = tally(outputs, weight="confidence")
+    answer, tie_broken = winner(votes, outputs, priority)
+    method = "none" if answer is None else ("merge_fallback_order" if tie_broken else "merge_fallback_vote")
+    return Decision(answer=answer, node=node, method=method, tally=votes, note=note)
+
+
+@register_node
+class Merge(Node):
+    kind = "merge"
+    Config = MergeConfig
+    decides = True
+    agent_fields = ("agent",)
+    config: MergeConfig
+
+    async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        item = item_of(state)
+        outputs = [o for o in sorted_outputs(state) if o.path != "error"]
+        agent = resolve_agent(self.config.agent, state, runtime.context)
+        rendered = render_analyses(outputs, item, anonymise=self.config.anonymise,
+                                   show_confidence=self.config.show_confidence, show_notes=self.config.show_notes)
+        messages = [SystemMessage(merge_system(item, rationale_chars=self.config.rationale_chars)),
+                    HumanMessage(f"{question_block(item)}\n\nAnalyses:\n\n{rendered}")]
+        schema = choice_schema(item, reasoning_chars=self.config.rationale_chars, reasoning_field="rationale")
+        started = time.time()
+        try:
+            completion = await runtime.context.client(agent).complete(
+                messages, schema=schema, schema_name="merge", max_tokens=tokens_for(self.config.rationale_chars, 2))
+        except BackendError as exc:
+            decision = fallback_decision(outputs, runtime.context.priority, node=self.node_id,
+                                         note=f"merge call failed: {exc}")
+            decision = decision.model_copy(update={"agent": agent, "started_at": started, "ended_at": time.time()})
+            return {"decision": decision.model_dump()}
+        answer, path, _ = read_choice(completion.text, item)
+        common = {"agent": agent, "raw": completion.text, "usage": usage_of(completion),
+                  "started_at": completion.started_at, "ended_at": completion.ended_at}
+        if answer is not None:
+            decision = Decision(answer=answer, node=self.node_id, method="merge", path=path, **common)
+        else:
+            fallback = fallback_decision(outputs, runtime.context.priority, node=self.node_id,
+                                         note="merge reply unreadable")
+            decision = fallback.model_copy(update={"path": "invalid", **common})
+        return {"decision": decision.model_dump()}

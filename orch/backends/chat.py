@@ -1,0 +1,119 @@
+"""One agent's chat calls: budgeted, seeded, timed, priced.
+
+Every LLM call in orch goes through `AgentClient.complete`, which wraps a LangChain chat model
+(`ChatOpenAI` for real endpoints, a scripted fake in unit tests), so tracing, token counts,
+latency and cost are recorded the same way for every node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
+
+from orch.backends.budget import RequestBudget
+from orch.config import AgentConfig
+from orch.errors import BackendError
+
+__all__ = ["AgentClient", "Completion", "build_chat_model"]
+
+
+class Completion(BaseModel):
+    """What one call returned, with its measured cost."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    """Time inside the call, after a budget slot was granted."""
+    queued_ms: float = 0.0
+    """Time spent waiting for a budget slot."""
+    cost: float = 0.0
+    finish_reason: str | None = None
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+
+def build_chat_model(agent: AgentConfig, base_url: str, *, seed: int, temperature: float,
+                     extra_body: dict[str, object] | None = None) -> ChatOpenAI:
+    """A `ChatOpenAI` for any OpenAI-compatible endpoint; the API key is read from the environment."""
+    import os
+
+    api_key = os.environ.get(agent.api_key_env, "") if agent.api_key_env else ""
+    if agent.api_key_env and not api_key:
+        raise BackendError(f"agent {agent.id!r}: environment variable {agent.api_key_env} is not set")
+    return ChatOpenAI(
+        model=agent.model,
+        base_url=base_url,
+        api_key=api_key or "not-needed",
+        temperature=temperature,
+        seed=seed,
+        max_tokens=agent.max_tokens,
+        timeout=agent.timeout_s,
+        max_retries=agent.max_retries,
+        extra_body={**(extra_body or {}), **agent.extra_body} or None,
+    )
+
+
+class AgentClient:
+    """Calls one agent's model under its backend's request budget."""
+
+    def __init__(self, agent: AgentConfig, chat_model: BaseChatModel, budget: RequestBudget) -> None:
+        self.agent = agent
+        self.chat_model = chat_model
+        self.budget = budget
+
+    @property
+    def id(self) -> str:
+        return self.agent.id
+
+    async def complete(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        schema: dict | None = None,
+        schema_name: str = "answer",
+        max_tokens: int | None = None,
+    ) -> Completion:
+        """Send `messages`; with `schema`, ask for JSON matching it (grammar-enforced by llama.cpp).
+
+        Raises:
+            BackendError: the endpoint failed after the model's own retries (timeouts, 5xx,
+                refused connections). Unreadable output is not an error here: the caller parses it.
+        """
+        kwargs: dict[str, object] = {"max_tokens": min(max_tokens or self.agent.max_tokens, self.agent.max_tokens)}
+        if schema is not None and self.agent.structured_output == "json_schema":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+            }
+        queued = time.perf_counter()
+        async with self.budget.slot():
+            started = time.perf_counter()
+            started_at = time.time()
+            try:
+                message = await self.chat_model.ainvoke(list(messages), **kwargs)
+            except (openai.APIError, httpx.HTTPError, TimeoutError) as exc:
+                raise BackendError(f"agent {self.agent.id!r}: {type(exc).__name__}: {exc}") from exc
+            ended = time.perf_counter()
+        usage = getattr(message, "usage_metadata", None) or {}
+        input_tokens = int(usage.get("input_tokens", 0))
+        output_tokens = int(usage.get("output_tokens", 0))
+        content = message.content if isinstance(message.content, str) else str(message.content)
+        return Completion(
+            text=content,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            latency_ms=(ended - started) * 1000,
+            queued_ms=(started - queued) * 1000,
+            cost=self.agent.cost(input_tokens, output_tokens),
+            finish_reason=(message.response_metadata or {}).get("finish_reason"),
+            started_at=started_at,
+            ended_at=started_at + (ended - started),
+        )

@@ -1,0 +1,101 @@
+"""Rich tables for results: the only place, with the CLI, that knows about the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from statsmodels.stats.proportion import proportion_confint
+
+from orch.runner import ItemResult
+from orch.summary import RunSummary
+
+__all__ = ["analyses_table", "console", "decision_lines", "items_table", "summary_lines", "wilson"]
+
+console = Console()
+
+
+def _mark(correct: bool | None) -> str:
+    return {True: "[green]✓[/]", False: "[red]✗[/]", None: "·"}[correct]
+
+
+def _short(text: str, n: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def analyses_table(result: ItemResult) -> Table:
+    table = Table(title=f"Analyses ({result.graph})", title_justify="left", expand=False)
+    for column in ("#", "agent", "facet", "answer", "conf.", "read by", "tokens in/out", "seconds", "key points"):
+        table.add_column(column, overflow="fold")
+    for number, a in enumerate(result.analyses, start=1):
+        points = "; ".join(a.analysis.key_points) if a.analysis else (a.reasoning or a.error or "")
+        conf = f"{a.confidence:.2f}" if a.confidence is not None else ""
+        gold = result.item.answer
+        answer = a.answer or "[red]invalid[/]"
+        if gold and a.answer:
+            answer = f"{a.answer} {_mark(a.answer == gold)}"
+        table.add_row(str(number), a.agent, a.facet or "", answer, conf, a.path,
+                      f"{a.usage.input_tokens}/{a.usage.output_tokens}", f"{a.usage.latency_ms / 1000:.1f}",
+                      _short(points, 120))
+    return table
+
+
+def decision_lines(result: ItemResult) -> list[str]:
+    d = result.decision
+    lines = []
+    how = {"merge": f"merged by {d.agent} (reply read by: {d.path})",
+           "merge_fallback_vote": f"merge reply from {d.agent} unreadable → confidence-weighted vote {d.tally}",
+           "merge_fallback_order": f"merge reply unreadable → tied vote {d.tally} broken by agent priority",
+           "vote": f"majority vote {d.tally}" + (f" ({d.note})" if d.note else ""),
+           "direct": f"answered directly by {d.agent} (read by: {d.path})",
+           "none": "no valid answer"}[d.method]
+    lines.append(f"Decision: {how}")
+    if result.answer is not None and result.item.options is not None:
+        final = f"[bold]{result.answer}[/]. {result.item.option_text(result.answer)}"
+    else:
+        final = f"[bold]{result.answer}[/]" if result.answer is not None else "[red]invalid (no readable answer)[/]"
+    lines.append(f"Answer: {final}")
+    if result.item.answer is not None:
+        lines.append(f"Gold: {result.item.answer} {_mark(result.correct)}")
+    lines.append(f"Time: {result.latency_ms / 1000:.1f} s (analyses {result.analysis_ms / 1000:.1f} s, "
+                 f"decision {result.decision_ms / 1000:.1f} s); tokens in/out {result.usage.input_tokens}/"
+                 f"{result.usage.output_tokens}; {result.usage.calls} calls")
+    return lines
+
+
+def items_table(results: Sequence[ItemResult]) -> Table:
+    agents = sorted({(a.agent, a.slot) for r in results for a in r.analyses})
+    table = Table(title="Items", title_justify="left")
+    for column in ("item", "gold", "answer", "", "how", *(f"{a}{'#' + str(s) if s else ''}" for a, s in agents),
+                   "seconds"):
+        table.add_column(column)
+    for r in results:
+        by_agent = {(a.agent, a.slot): a for a in r.analyses}
+        cells = [(by_agent[k].answer or "∅") if k in by_agent else "" for k in agents]
+        table.add_row(r.item.id, r.item.answer or "", r.answer or "∅", _mark(r.correct), r.decision.method, *cells,
+                      f"{r.latency_ms / 1000:.1f}")
+    return table
+
+
+def wilson(correct: int, n: int) -> tuple[float, float]:
+    low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
+    return float(low), float(high)
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    lines = []
+    if summary.accuracy is not None:
+        low, high = wilson(summary.correct, summary.graded)
+        lines.append(f"Accuracy: {summary.correct}/{summary.graded} = {summary.accuracy:.1%} "
+                     f"(95% Wilson CI {low:.1%}–{high:.1%}); invalid answers: {summary.invalid}")
+    lines.append(f"Latency per item: mean {summary.latency_ms_mean / 1000:.1f} s (analyses "
+                 f"{summary.analysis_ms_mean / 1000:.1f} s + decision {summary.decision_ms_mean / 1000:.1f} s), "
+                 f"p95 {summary.latency_ms_p95 / 1000:.1f} s; tokens in/out per item "
+                 f"{summary.input_tokens_per_item:.0f}/{summary.output_tokens_per_item:.0f}")
+    for a in summary.agents:
+        paths = ", ".join(f"{p} {c}" for p, c in a.paths.items())
+        acc = f"own answers right {a.correct}/{a.outputs}; " if summary.graded else ""
+        lines.append(f"  {a.agent}: {acc}read by {paths} (fallback rate {a.fallback_rate:.0%})")
+    return lines

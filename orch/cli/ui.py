@@ -1,0 +1,28 @@
+"""`orch ui`: the MLflow UI on 127.0.0.1, against the store orch logs to."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from orch.cli.render import console
+from orch.tracking import Tracker
+
+__all__ = ["ui"]
+
+
+def ui(port: Annotated[int, typer.Option("--port", "-p")] = 5000) -> None:
+    """Open the MLflow UI on http://127.0.0.1:PORT for the configured tracking store."""
+    uri = Tracker().tracking_uri
+    console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)")
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(port)]
+    try:
+        raise typer.Exit(subprocess.call(command, env=env))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

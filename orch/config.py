@@ -1,0 +1,138 @@
+"""The agent pool: which models exist, where they are served, what they cost.
+
+A pool config is YAML validated by `PoolConfig`. The embedded default (`orch/pool.yaml`) serves
+local GGUF models through llama.cpp servers that orch starts itself; any OpenAI-compatible
+endpoint works by giving an agent a `base_url` instead of `local`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orch.errors import ConfigError, did_you_mean
+from orch.settings import get_settings
+from orch.yamlio import load_model, load_yaml_mapping
+
+__all__ = ["DEFAULT_POOL_PATH", "AgentConfig", "LocalServersConfig", "PoolConfig", "load_pool_config"]
+
+DEFAULT_POOL_PATH = Path(__file__).with_name("pool.yaml")
+
+_AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class AgentConfig(BaseModel):
+    """One model the pool can call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_AGENT_ID)
+    """Name used in specs, tables and MLflow; analyses are ordered by it before merging."""
+    model: str
+    """Model name sent in each request (llama.cpp ignores it and answers with what it loaded)."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint, e.g. `https://api.openai.com/v1`. Exclusive with `local`."""
+    local: str | None = None
+    """Catalog name (`orch models list`) or path to a `.gguf` file; orch starts a llama.cpp server."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the API key. The key itself is never stored."""
+    price_input_per_mtok: float = Field(0.0, ge=0)
+    """Cost in USD per million prompt tokens."""
+    price_output_per_mtok: float = Field(0.0, ge=0)
+    """Cost in USD per million completion tokens."""
+    max_tokens: int = Field(512, gt=0)
+    """Upper bound on completion tokens for any call; nodes ask for less when they can."""
+    timeout_s: float = Field(300.0, gt=0)
+    """Per-request timeout. Local CPU models are slow: a 1.5B model writes ~13 tokens/s."""
+    max_retries: int = Field(2, ge=0)
+    """Retries on timeouts, connection errors and 5xx (never on unreadable output)."""
+    structured_output: Literal["json_schema", "none"] = "json_schema"
+    """`json_schema` sends a response_format schema (grammar-enforced by llama.cpp);
+    `none` asks for JSON in the prompt only, for endpoints that reject response_format."""
+    extra_body: dict[str, object] = Field(default_factory=dict)
+    """Extra JSON fields for every request (e.g. llama.cpp's `cache_prompt`)."""
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> AgentConfig:
+        if (self.base_url is None) == (self.local is None):
+            raise ValueError("give exactly one of base_url (a remote endpoint) or local (a GGUF model)")
+        return self
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.price_input_per_mtok + output_tokens * self.price_output_per_mtok) / 1e6
+
+
+class LocalServersConfig(BaseModel):
+    """How orch runs its own llama.cpp servers (one per local model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    concurrency: int = Field(1, ge=1)
+    """Requests in flight across all local servers: they share the CPU, and parallel requests
+    thrash (measured: 47.6 s at once vs 32.0 s one after another for three servers)."""
+    threads: int = Field(2, ge=1)
+    ctx: int = Field(4096, ge=512)
+    bit_identical: bool = True
+    """Send `cache_prompt: false`, so temperature 0 gives the same text whatever the cache holds."""
+    startup_timeout_s: float = Field(120.0, gt=0)
+
+
+class PoolConfig(BaseModel):
+    """Agents plus who analyses and who merges by default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 1234
+    """Sent with every request; backends that honour it (llama.cpp does) become repeatable."""
+    temperature: float = Field(0.0, ge=0)
+    agents: tuple[AgentConfig, ...] = Field(min_length=1)
+    """Declaration order is the fixed priority order used by tie-breaks."""
+    panel: tuple[str, ...] = ()
+    """Default analysts (agent ids); empty means every agent."""
+    roles: dict[str, str] = Field(default_factory=dict)
+    """Named roles such as `merger` and `dispatcher`, each an agent id."""
+    local: LocalServersConfig = LocalServersConfig()
+    remote_concurrency: int = Field(8, ge=1)
+    """Requests in flight per remote `base_url`."""
+
+    @model_validator(mode="after")
+    def _references(self) -> PoolConfig:
+        ids = [a.id for a in self.agents]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ValueError(f"duplicate agent id {dup!r}")
+        for agent_id in self.panel:
+            if agent_id not in ids:
+                raise ValueError(f"panel: unknown agent {agent_id!r}.{did_you_mean(agent_id, ids)} Agents: {ids}")
+        for role, agent_id in self.roles.items():
+            if agent_id not in ids:
+                raise ValueError(
+                    f"roles.{role}: unknown agent {agent_id!r}.{did_you_mean(agent_id, ids)} Agents: {ids}"
+                )
+        return self
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.agents)
+
+    @property
+    def default_panel(self) -> tuple[str, ...]:
+        return self.panel or self.agent_ids
+
+    def agent(self, agent_id: str) -> AgentConfig:
+        for a in self.agents:
+            if a.id == agent_id:
+                return a
+        raise ConfigError("pool", "agents", f"unknown agent {agent_id!r}.{did_you_mean(agent_id, self.agent_ids)}")
+
+    def role(self, name: str) -> str:
+        """The agent id for a role; the first agent in priority order when the role is unset."""
+        return self.roles.get(name, self.agent_ids[0])
+
+
+def load_pool_config(path: Path | None = None) -> tuple[PoolConfig, Path]:
+    """Load the pool from `path`, `ORCH_CONFIG`, or the embedded default, in that order."""
+    path = path or get_settings().config or DEFAULT_POOL_PATH
+    return load_model(PoolConfig, load_yaml_mapping(path, ConfigError), path, ConfigError), path
