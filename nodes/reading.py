@@ -25,7 +25,7 @@ def valid_answer(value: object, item: Item) -> str | None:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         return None
     if item.options is None:
-        return normalise_number(str(value))
+        return normalise_number(value)
     letter = str(value).strip().upper()
     return letter if letter in item.letters else None
 

@@ -6,6 +6,7 @@ boundary use the managed llama.cpp server instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +39,8 @@ class ScriptedChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     script: Any
+    delay_s: float | Callable[[int], float] = 0.0
+    """Seconds to wait before replying (a function of the call index), to shuffle parallel arrivals."""
     calls: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
@@ -74,4 +77,7 @@ class ScriptedChatModel(BaseChatModel):
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        delay = self.delay_s(len(self.calls)) if callable(self.delay_s) else self.delay_s
+        if delay:
+            await asyncio.sleep(delay)
         return self._result(messages, kwargs)

@@ -16,9 +16,6 @@ from orch.cli.options import ConfigOpt, GraphOpt, JsonOpt
 from orch.cli.render import analyses_table, console, decision_lines
 from orch.errors import DatasetError
 from orch.items import Item
-from orch.recording import log_graph, log_results, run_params
-from orch.session import Session
-from orch.tracking import Tracker
 
 __all__ = ["ask"]
 
@@ -50,6 +47,10 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one question with a graph and show the analyses, the merge decision and the answer."""
+    from orch.recording import log_graph, log_results, run_params
+    from orch.session import Session
+    from orch.tracking import Tracker
+
     if item is not None:
         the_item = _item_from_file(item)
     elif question:

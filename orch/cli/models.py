@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from langchain_core.messages import HumanMessage, SystemMessage
 from rich.table import Table
 
-from orch.backends.budget import RequestBudget
 from orch.backends.catalog import CATALOG, get_model, is_installed, model_file, models_dir, pull
-from orch.backends.chat import AgentClient, build_chat_model
-from orch.backends.llamacpp import LocalServer
 from orch.cli.render import console
-from orch.config import AgentConfig, LocalServersConfig
 from orch.items import Item
-from orch.nodes.prompts import direct_system, question_block
-from orch.nodes.reading import read_choice
-from orch.nodes.schemas import choice_schema
-from orch.settings import get_settings
+
+if TYPE_CHECKING:
+    from orch.backends.chat import AgentClient
 
 __all__ = ["models_app"]
 
@@ -65,6 +59,12 @@ def pull_models(names: NamesArg = None,
 
 
 async def _ask_once(client: AgentClient) -> tuple[str | None, str, float]:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from orch.nodes.prompts import direct_system, question_block
+    from orch.nodes.reading import read_choice
+    from orch.nodes.schemas import choice_schema
+
     messages = [SystemMessage(direct_system(_CHECK_ITEM, reasoning_chars=0)), HumanMessage(question_block(_CHECK_ITEM))]
     completion = await client.complete(messages, schema=choice_schema(_CHECK_ITEM), max_tokens=16)
     answer, path, _ = read_choice(completion.text, _CHECK_ITEM)
@@ -74,6 +74,12 @@ async def _ask_once(client: AgentClient) -> tuple[str | None, str, float]:
 @models_app.command("check")
 def check_models(names: NamesArg = None) -> None:
     """Start each installed model's llama.cpp server and ask it one question."""
+    from orch.backends.budget import RequestBudget
+    from orch.backends.chat import AgentClient, build_chat_model
+    from orch.backends.llamacpp import LocalServer
+    from orch.config import AgentConfig, LocalServersConfig
+    from orch.settings import get_settings
+
     local = LocalServersConfig()
     table = Table(title="Model check: 'What is the capital of France?' (C. Paris)", title_justify="left")
     for column in ("name", "start-up", "answer", "read by", "call", "log"):

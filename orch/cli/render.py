@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
-from statsmodels.stats.proportion import proportion_confint
 
-from orch.runner import ItemResult
-from orch.summary import RunSummary
+if TYPE_CHECKING:
+    from orch.runner import ItemResult
+    from orch.summary import RunSummary
 
 __all__ = ["analyses_table", "console", "decision_lines", "items_table", "summary_lines", "wilson"]
 
@@ -80,6 +81,8 @@ def items_table(results: Sequence[ItemResult]) -> Table:
 
 
 def wilson(correct: int, n: int) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
     return float(low), float(high)
 

@@ -14,10 +14,6 @@ from orch.cli.render import console, items_table, summary_lines
 from orch.errors import DatasetError, did_you_mean
 from orch.eval.mmlu import load_mmlu
 from orch.items import Item
-from orch.recording import log_graph, log_results, run_params
-from orch.runner import ItemResult
-from orch.session import Session
-from orch.tracking import Tracker
 
 __all__ = ["run"]
 
@@ -40,6 +36,11 @@ def run(
     concurrency: ConcurrencyOpt = 1,
 ) -> None:
     """Run a graph over the first N MMLU test items (official order: subjects A–Z) and log it to MLflow."""
+    from orch.recording import log_graph, log_results, run_params
+    from orch.runner import ItemResult
+    from orch.session import Session
+    from orch.tracking import Tracker
+
     items = select_mmlu(limit, subject)
     session = Session(graph, config)
     tracker = Tracker()

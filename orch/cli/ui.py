@@ -10,13 +10,14 @@ from typing import Annotated
 import typer
 
 from orch.cli.render import console
-from orch.tracking import Tracker
 
 __all__ = ["ui"]
 
 
 def ui(port: Annotated[int, typer.Option("--port", "-p")] = 5000) -> None:
     """Open the MLflow UI on http://127.0.0.1:PORT for the configured tracking store."""
+    from orch.tracking import Tracker
+
     uri = Tracker().tracking_uri
     console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -1,0 +1,41 @@
+"""The CLI as users run it, in a subprocess: exit codes, one-line errors, offline PNGs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+
+
+def orch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orch", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, check=False)
+
+
+def test_graph_draw_writes_a_png_offline(tmp_path: Path) -> None:
+    done = orch("graph", "draw", "orch", "-o", "g.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_graph_show_prints_mermaid(tmp_path: Path) -> None:
+    done = orch("graph", "show", "vote", cwd=tmp_path)
+    assert done.returncode == 0 and "answer -.-> vote" not in done.stdout and "graph TD;" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["graph", "show", "bad.yaml"], "bad.yaml: nodes.m.type: unknown node type 'marge'. Did you mean 'merge'?"),
+    (["run", "--subject", "anatomyy", "--graph", "bad.yaml"], "mmlu: --subject: unknown subject 'anatomyy'. "
+                                                               "Did you mean 'anatomy'?"),
+    (["ask", "q?", "-o", "a", "-o", "b", "--config", "missing.yaml"], "missing.yaml: file not found"),
+])
+def test_user_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "bad.yaml").write_text("name: bad\nnodes:\n  m: {type: marge}\nedges: [[START, m], [m, END]]\n")
+    done = orch(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"orch: error: {message}"), done.stderr

@@ -1,0 +1,88 @@
+"""Whole graphs over scripted pools: order independence, determinism, timing, and the MLflow run."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import mlflow
+from mlflow import MlflowClient
+
+from orch.backends.pool import AgentPool
+from orch.items import Item
+from orch.recording import log_graph, log_results, run_params
+from orch.session import Session
+from orch.summary import summarize
+from orch.testing import ScriptedChatModel
+from tests.conftest import analyst
+
+
+def shuffled_pool(pool_config, seed: int) -> tuple[AgentPool, dict[str, ScriptedChatModel]]:
+    rng = random.Random(seed)
+    models = {agent: ScriptedChatModel(script=analyst(answer, 60), delay_s=lambda _, r=rng: r.uniform(0, 0.02))
+              for agent, answer in (("strong", "C"), ("mid", "B"), ("weak", "B"))}
+    return AgentPool.from_chat_models(pool_config, models, concurrency=3), models
+
+
+def test_result_does_not_depend_on_arrival_order(pool_config, item: Item) -> None:
+    prompts, answers = set(), set()
+    for seed in range(6):
+        pool, models = shuffled_pool(pool_config, seed)
+        with Session("orch", pool_config=pool_config).runner(pool) as runner:
+            result = asyncio.run(runner.answer(item))
+        merge_prompt = models["strong"].calls[-1]["messages"][1].content
+        prompts.add(merge_prompt)
+        answers.add((result.answer, tuple(a.agent for a in result.analyses)))
+    assert len(prompts) == 1 and answers == {("C", ("mid", "strong", "weak"))}
+
+
+def test_item_result_times_phases_and_sums_usage(pool_config, item: Item) -> None:
+    pool, _ = shuffled_pool(pool_config, 0)
+    with Session("orch", pool_config=pool_config).runner(pool) as runner:
+        result = asyncio.run(runner.answer(item))
+    assert result.usage.calls == 4  # three analyses + one merge
+    assert result.analysis_ms > 0 and result.decision_ms > 0
+    assert result.latency_ms >= result.analysis_ms
+    assert result.correct is True and result.decision.agent == "strong"
+
+
+def test_answer_all_keeps_item_order_and_reports_each(pool_config) -> None:
+    items = [Item(id=f"t/{i}", question=f"q{i}?", options=("a", "b", "c"), answer="B") for i in range(5)]
+    pool, _ = shuffled_pool(pool_config, 1)
+    seen: list[str] = []
+    with Session("vote", pool_config=pool_config).runner(pool) as runner:
+        results = asyncio.run(runner.answer_all(items, concurrency=3, on_result=lambda r: seen.append(r.item.id)))
+    assert [r.item.id for r in results] == [i.id for i in items]
+    assert sorted(seen) == sorted(i.id for i in items)
+    summary = summarize(results)
+    assert (summary.accuracy, summary.invalid, summary.calls_per_item) == (1.0, 0, 3)
+    assert {a.agent: a.fallback_rate for a in summary.agents} == {"mid": 0.0, "strong": 0.0, "weak": 0.0}
+
+
+def test_a_run_is_logged_to_a_real_mlflow_store(pool_config, item: Item) -> None:
+    from orch.tracking import Tracker
+
+    pool, _ = shuffled_pool(pool_config, 2)
+    session = Session("orch-paper", pool_config=pool_config)
+    tracker = Tracker()
+    assert tracker.settings.strict  # conftest: logging failures raise in tests
+    with tracker.start_run("test-runs", "paper", tags={"orch.command": "test"}) as run_id, session.runner(pool) as runner:
+        tracker.log_params(run_params(session, runner))
+        log_graph(tracker, session, runner)
+        result = asyncio.run(runner.answer(item, item_context=tracker.item_trace))
+        log_results(tracker, [result])
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["graph"] == "orch-paper" and run.data.params["role.merger"] == "strong"
+    assert run.data.metrics["accuracy"] == 1.0 and run.data.metrics["calls_per_item"] == 4
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "graph")}
+    assert {"items.json", "summary.json", "graph/graph.png", "graph/graph.mmd", "graph/orch-paper.yaml"} <= artifacts
+    table = mlflow.load_table("items.json", run_ids=[run_id])
+    assert table.loc[0, "item_id"] == item.id and table.loc[0, "answer"] == "C"
+    [trace] = mlflow.search_traces(locations=[run.info.experiment_id], run_id=run_id, return_type="list")
+    names = [span.name for span in trace.data.spans]
+    assert names[0] == f"item {item.id}"
+    assert {"decompose", "analyze", "merge"} <= set(names)
+    assert names.count("analyze") == 3
+    assert trace.info.tags["item_id"] == item.id
