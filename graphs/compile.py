@@ -70,8 +70,11 @@ def _check_edges(spec: GraphSpec, nodes: dict[str, Node], source: str) -> None:
     for i, (src, dst) in enumerate(spec.edges):
         for j, name in enumerate((src, dst)):
             if name not in known:
-                raise SpecError(source, f"edges[{i}][{j}]",
-                                f"unknown node {name!r}.{did_you_mean(name, known)} Nodes: {list(nodes)}")
+                raise SpecError(
+                    source,
+                    f"edges[{i}][{j}]",
+                    f"unknown node {name!r}.{did_you_mean(name, known)} Nodes: {list(nodes)}",
+                )
         if src == END:
             raise SpecError(source, f"edges[{i}][0]", "END has no outgoing edges")
         if dst == START:
@@ -96,16 +99,23 @@ def _check_edges(spec: GraphSpec, nodes: dict[str, Node], source: str) -> None:
             raise SpecError(source, f"nodes.{node_id}", "unreachable from START")
     cycle = _find_cycle(list(nodes), successors)
     if cycle:
-        raise SpecError(source, "edges", f"cycle without exit: {' -> '.join(cycle)} "
-                        "(orch specs have no conditional edges, so a cycle never ends)")
+        raise SpecError(
+            source,
+            "edges",
+            f"cycle without exit: {' -> '.join(cycle)} (orch specs have no conditional edges, so a cycle never ends)",
+        )
     for node_id, node_spec in spec.nodes.items():
         if node_spec.fan_out is not None and len(predecessors[node_id]) != 1:
-            raise SpecError(source, f"nodes.{node_id}.fan_out",
-                            f"a fanned-out node needs exactly one incoming edge, it has {len(predecessors[node_id])}")
+            raise SpecError(
+                source,
+                f"nodes.{node_id}.fan_out",
+                f"a fanned-out node needs exactly one incoming edge, it has {len(predecessors[node_id])}",
+            )
     deciders = [n for n, node in nodes.items() if node.decides and spec.nodes[n].fan_out is None]
     if not deciders:
-        raise SpecError(source, "nodes", "no node decides the answer: add a merge, a vote, or a direct node "
-                        "without fan_out")
+        raise SpecError(
+            source, "nodes", "no node decides the answer: add a merge, a vote, or a direct node without fan_out"
+        )
 
 
 def _reach(start: str, successors: dict[str, list[str]]) -> set[str]:
@@ -129,7 +139,7 @@ def _find_cycle(order: list[str], successors: dict[str, list[str]]) -> list[str]
             if nxt in (START, END):
                 continue
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         state[node] = 2
@@ -147,8 +157,11 @@ def _check_agents(spec: GraphSpec, nodes: dict[str, Node], pool: PoolConfig, sou
     roles = {*BUILTIN_ROLES, *pool.roles, *spec.roles}
     for i, agent_id in enumerate(spec.panel or ()):
         if agent_id not in agents:
-            raise SpecError(source, f"panel[{i}]", f"unknown agent {agent_id!r}.{did_you_mean(agent_id, agents)} "
-                            f"Agents: {list(agents)}")
+            raise SpecError(
+                source,
+                f"panel[{i}]",
+                f"unknown agent {agent_id!r}.{did_you_mean(agent_id, agents)} Agents: {list(agents)}",
+            )
     for role, agent_id in spec.roles.items():
         if agent_id not in agents:
             raise SpecError(source, f"roles.{role}", f"unknown agent {agent_id!r}.{did_you_mean(agent_id, agents)}")
@@ -157,19 +170,29 @@ def _check_agents(spec: GraphSpec, nodes: dict[str, Node], pool: PoolConfig, sou
         if isinstance(fan_out, tuple):
             for i, agent_id in enumerate(fan_out):
                 if agent_id not in agents:
-                    raise SpecError(source, f"nodes.{node_id}.fan_out[{i}]",
-                                    f"unknown agent {agent_id!r}.{did_you_mean(agent_id, agents)} "
-                                    f"Agents: {list(agents)}")
+                    raise SpecError(
+                        source,
+                        f"nodes.{node_id}.fan_out[{i}]",
+                        f"unknown agent {agent_id!r}.{did_you_mean(agent_id, agents)} Agents: {list(agents)}",
+                    )
         for field in node.agent_fields:
             name = getattr(node.config, field)
             if name is not None and name not in agents and name not in roles:
-                raise SpecError(source, f"nodes.{node_id}.config.{field}",
-                                f"{name!r} is neither an agent nor a role.{did_you_mean(name, [*agents, *roles])} "
-                                f"Agents: {list(agents)}; roles: {sorted(roles)}")
+                raise SpecError(
+                    source,
+                    f"nodes.{node_id}.config.{field}",
+                    f"{name!r} is neither an agent nor a role.{did_you_mean(name, [*agents, *roles])} "
+                    f"Agents: {list(agents)}; roles: {sorted(roles)}",
+                )
 
 
-def compile_spec(spec: GraphSpec, *, source: Path | str = "<spec>", registry: NodeRegistry = NODE_REGISTRY,
-                 pool: PoolConfig | None = None) -> CompiledSpec:
+def compile_spec(
+    spec: GraphSpec,
+    *,
+    source: Path | str = "<spec>",
+    registry: NodeRegistry = NODE_REGISTRY,
+    pool: PoolConfig | None = None,
+) -> CompiledSpec:
     """Validate everything a spec refers to; with `pool`, also every agent and role it names.
 
     Raises:

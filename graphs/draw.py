@@ -67,11 +67,18 @@ def render_png(spec: GraphSpec, out: Path) -> Path:
     """
     dot = shutil.which("dot")
     if dot is None:
-        raise OrchError("graphviz's `dot` is not installed; install it (apt-get install graphviz) to draw PNGs, "
-                        "or use `orch graph show` for Mermaid text")
+        raise OrchError(
+            "graphviz's `dot` is not installed; install it (apt-get install graphviz) to draw PNGs, "
+            "or use `orch graph show` for Mermaid text"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([dot, "-Tpng", "-Gdpi=144", "-o", str(out)], input=to_dot(spec).encode(),
-                            capture_output=True, check=False, timeout=60)
+    result = subprocess.run(
+        [dot, "-Tpng", "-Gdpi=144", "-o", str(out)],
+        input=to_dot(spec).encode(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
     if result.returncode != 0:
         raise OrchError(f"dot failed to draw {spec.name!r}: {result.stderr.decode(errors='replace').strip()}")
     return out

@@ -30,6 +30,10 @@ def load_graph_spec(name_or_path: str | Path) -> tuple[GraphSpec, Path]:
     elif candidate.suffix in (".yaml", ".yml") or candidate.exists():
         path = candidate
     else:
-        raise SpecError(name_or_path, None, f"no such graph.{did_you_mean(str(name_or_path), builtins)} "
-                        f"Built-in graphs: {list(builtins)}; or give a path to a .yaml spec")
+        raise SpecError(
+            name_or_path,
+            None,
+            f"no such graph.{did_you_mean(str(name_or_path), builtins)} "
+            f"Built-in graphs: {list(builtins)}; or give a path to a .yaml spec",
+        )
     return GraphSpec.from_file(path), path

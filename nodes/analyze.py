@@ -57,14 +57,20 @@ class Analyze(Node):
             raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
         client = runtime.context.client(task.agent)
         budget = AnalysisBudget.for_item(item, self.config.max_chars)
-        system = analysis_system(item, n_points=budget.n_points, point_chars=budget.point_chars,
-                                 note_chars=budget.note_chars, facet=task.facet)
+        system = analysis_system(
+            item,
+            n_points=budget.n_points,
+            point_chars=budget.point_chars,
+            note_chars=budget.note_chars,
+            facet=task.facet,
+        )
         messages = [SystemMessage(system), HumanMessage(question_block(item))]
         base = {"agent": task.agent, "node": self.node_id, "kind": "analysis", "slot": task.slot, "facet": task.facet}
         started = time.time()
         try:
-            completion = await client.complete(messages, schema=analysis_schema(item, budget),
-                                               schema_name="analysis", max_tokens=budget.max_tokens)
+            completion = await client.complete(
+                messages, schema=analysis_schema(item, budget), schema_name="analysis", max_tokens=budget.max_tokens
+            )
         except BackendError as exc:
             failed = AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
             return {"analyses": [failed.model_dump()]}
@@ -72,11 +78,14 @@ class Analyze(Node):
         completions = [completion]
         if analysis.answer is None and self.config.choice_step:
             # The analysis stays as written; only the missing choice is asked for, constrained.
-            followup = [SystemMessage(direct_system(item, reasoning_chars=0)),
-                        HumanMessage(f"{question_block(item)}\n\nAn analysis of it:\n{completion.text[:2000]}")]
+            followup = [
+                SystemMessage(direct_system(item, reasoning_chars=0)),
+                HumanMessage(f"{question_block(item)}\n\nAn analysis of it:\n{completion.text[:2000]}"),
+            ]
             try:
-                choice = await client.complete(followup, schema=choice_schema(item), schema_name="choice",
-                                               max_tokens=tokens_for(0, 1))
+                choice = await client.complete(
+                    followup, schema=choice_schema(item), schema_name="choice", max_tokens=tokens_for(0, 1)
+                )
                 answer, _, _ = read_choice(choice.text, item)
                 completions.append(choice)
                 if answer is not None:
@@ -84,7 +93,15 @@ class Analyze(Node):
                     path = "choice_step"
             except BackendError:
                 pass  # the analysis is kept and counted invalid
-        output = AgentOutput(**base, answer=analysis.answer, confidence=analysis.confidence, analysis=analysis,
-                             path=path, raw=completion.text, usage=usage_of(*completions),
-                             started_at=completions[0].started_at, ended_at=completions[-1].ended_at)
+        output = AgentOutput(
+            **base,
+            answer=analysis.answer,
+            confidence=analysis.confidence,
+            analysis=analysis,
+            path=path,
+            raw=completion.text,
+            usage=usage_of(*completions),
+            started_at=completions[0].started_at,
+            ended_at=completions[-1].ended_at,
+        )
         return {"analyses": [output.model_dump()]}

@@ -73,8 +73,10 @@ class NodeRegistry:
         if name in self._kinds:
             return self._kinds[name]
         if "." not in name and ":" not in name:
-            raise LookupError(f"unknown node type {name!r}.{did_you_mean(name, self._kinds)} "
-                              f"Valid types: {list(self.kinds)}, or a dotted path such as 'mypkg.nodes:MyNode'")
+            raise LookupError(
+                f"unknown node type {name!r}.{did_you_mean(name, self._kinds)} "
+                f"Valid types: {list(self.kinds)}, or a dotted path such as 'mypkg.nodes:MyNode'"
+            )
         module_name, _, attr = name.rpartition(":") if ":" in name else name.rpartition(".")
         try:
             cls = getattr(importlib.import_module(module_name), attr)

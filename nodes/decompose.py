@@ -20,7 +20,8 @@ __all__ = ["Decompose", "DecomposeConfig"]
 
 class DecomposeConfig(NodeConfig):
     facets: tuple[FacetName, ...] = Field(
-        ("concept_discrimination", "option_elimination", "reasoning_verification"), min_length=1)
+        ("concept_discrimination", "option_elimination", "reasoning_verification"), min_length=1
+    )
     agent: str | None = None
     """If set (an agent id or role), this agent writes every facet; otherwise one facet per panel member."""
 
@@ -38,6 +39,5 @@ class Decompose(Node):
             agent = resolve_agent(self.config.agent, state, runtime.context)
             tasks = [Task(agent=agent, slot=i, facet=facet) for i, facet in enumerate(facets)]
         else:
-            tasks = [Task(agent=agent, slot=0, facet=facets[i % len(facets)])
-                     for i, agent in enumerate(state["panel"])]
+            tasks = [Task(agent=agent, slot=0, facet=facets[i % len(facets)]) for i, agent in enumerate(state["panel"])]
         return {"tasks": [t.model_dump() for t in tasks]}

@@ -48,28 +48,45 @@ class Direct(Node):
             agent, slot = resolve_agent(self.config.agent, state, runtime.context), 0
         else:
             raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
-        messages = [SystemMessage(direct_system(item, reasoning_chars=self.config.reasoning_chars)),
-                    HumanMessage(question_block(item))]
+        messages = [
+            SystemMessage(direct_system(item, reasoning_chars=self.config.reasoning_chars)),
+            HumanMessage(question_block(item)),
+        ]
         base = {"agent": agent, "node": self.node_id, "kind": "direct", "slot": slot}
         started = time.time()
         try:
             completion = await runtime.context.client(agent).complete(
-                messages, schema=choice_schema(item, reasoning_chars=self.config.reasoning_chars),
-                schema_name="answer", max_tokens=tokens_for(self.config.reasoning_chars, 2))
+                messages,
+                schema=choice_schema(item, reasoning_chars=self.config.reasoning_chars),
+                schema_name="answer",
+                max_tokens=tokens_for(self.config.reasoning_chars, 2),
+            )
         except BackendError as exc:
             output = AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
         else:
             answer, path, fields = read_choice(completion.text, item)
             reasoning = fields.get("reasoning")
-            output = AgentOutput(**base, answer=answer, path=path, raw=completion.text,
-                                 reasoning=reasoning if isinstance(reasoning, str) else None,
-                                 usage=usage_of(completion), started_at=completion.started_at,
-                                 ended_at=completion.ended_at)
+            output = AgentOutput(
+                **base,
+                answer=answer,
+                path=path,
+                raw=completion.text,
+                reasoning=reasoning if isinstance(reasoning, str) else None,
+                usage=usage_of(completion),
+                started_at=completion.started_at,
+                ended_at=completion.ended_at,
+            )
         update: dict = {"analyses": [output.model_dump()]}
         if not fanned_out:
             update["decision"] = Decision(
-                answer=output.answer, node=self.node_id, method="direct" if output.answer else "none",
-                agent=agent, path=output.path, raw=output.raw, note=output.error or "",
-                started_at=output.started_at, ended_at=output.ended_at,
+                answer=output.answer,
+                node=self.node_id,
+                method="direct" if output.answer else "none",
+                agent=agent,
+                path=output.path,
+                raw=output.raw,
+                note=output.error or "",
+                started_at=output.started_at,
+                ended_at=output.ended_at,
             ).model_dump()
         return update

@@ -40,8 +40,9 @@ class MergeConfig(NodeConfig):
     """Include each analyst's per-option notes, not only key points and answer."""
 
 
-def render_analyses(outputs: Sequence[AgentOutput], item: Item, *, anonymise: bool, show_confidence: bool,
-                    show_notes: bool) -> str:
+def render_analyses(
+    outputs: Sequence[AgentOutput], item: Item, *, anonymise: bool, show_confidence: bool, show_notes: bool
+) -> str:
     blocks = []
     for number, output in enumerate(outputs, start=1):
         name = f"Analyst {number}" if anonymise else f"Analyst {output.agent}"
@@ -81,27 +82,42 @@ class Merge(Node):
         item = item_of(state)
         outputs = [o for o in sorted_outputs(state) if o.path != "error"]
         agent = resolve_agent(self.config.agent, state, runtime.context)
-        rendered = render_analyses(outputs, item, anonymise=self.config.anonymise,
-                                   show_confidence=self.config.show_confidence, show_notes=self.config.show_notes)
-        messages = [SystemMessage(merge_system(item, rationale_chars=self.config.rationale_chars)),
-                    HumanMessage(f"{question_block(item)}\n\nAnalyses:\n\n{rendered}")]
+        rendered = render_analyses(
+            outputs,
+            item,
+            anonymise=self.config.anonymise,
+            show_confidence=self.config.show_confidence,
+            show_notes=self.config.show_notes,
+        )
+        messages = [
+            SystemMessage(merge_system(item, rationale_chars=self.config.rationale_chars)),
+            HumanMessage(f"{question_block(item)}\n\nAnalyses:\n\n{rendered}"),
+        ]
         schema = choice_schema(item, reasoning_chars=self.config.rationale_chars, reasoning_field="rationale")
         started = time.time()
         try:
             completion = await runtime.context.client(agent).complete(
-                messages, schema=schema, schema_name="merge", max_tokens=tokens_for(self.config.rationale_chars, 2))
+                messages, schema=schema, schema_name="merge", max_tokens=tokens_for(self.config.rationale_chars, 2)
+            )
         except BackendError as exc:
-            decision = fallback_decision(outputs, runtime.context.priority, node=self.node_id,
-                                         note=f"merge call failed: {exc}")
+            decision = fallback_decision(
+                outputs, runtime.context.priority, node=self.node_id, note=f"merge call failed: {exc}"
+            )
             decision = decision.model_copy(update={"agent": agent, "started_at": started, "ended_at": time.time()})
             return {"decision": decision.model_dump()}
         answer, path, _ = read_choice(completion.text, item)
-        common = {"agent": agent, "raw": completion.text, "usage": usage_of(completion),
-                  "started_at": completion.started_at, "ended_at": completion.ended_at}
+        common = {
+            "agent": agent,
+            "raw": completion.text,
+            "usage": usage_of(completion),
+            "started_at": completion.started_at,
+            "ended_at": completion.ended_at,
+        }
         if answer is not None:
             decision = Decision(answer=answer, node=self.node_id, method="merge", path=path, **common)
         else:
-            fallback = fallback_decision(outputs, runtime.context.priority, node=self.node_id,
-                                         note="merge reply unreadable")
+            fallback = fallback_decision(
+                outputs, runtime.context.priority, node=self.node_id, note="merge reply unreadable"
+            )
             decision = fallback.model_copy(update={"path": "invalid", **common})
         return {"decision": decision.model_dump()}

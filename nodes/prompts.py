@@ -21,8 +21,7 @@ FACETS: dict[str, str] = {
         "Focus on option elimination: test each option against the question and rule out the wrong ones."
     ),
     "reasoning_verification": (
-        "Focus on reasoning verification: work the answer out step by step, then check each step "
-        "and the final choice."
+        "Focus on reasoning verification: work the answer out step by step, then check each step and the final choice."
     ),
 }
 """The paper's three fixed facets, one per analyst in the `orch-paper` graph."""
@@ -59,8 +58,14 @@ choose the answer best supported, not simply the most popular one.
 Reply with JSON: {reply}."""
 
 _TEMPLATES = (
-    *FACETS.values(), _ANALYSIS_CHOICE, _ANALYSIS_NUMBER, _DIRECT_CHOICE, _DIRECT_CHOICE_COT,
-    _DIRECT_NUMBER, _DIRECT_NUMBER_COT, _MERGE,
+    *FACETS.values(),
+    _ANALYSIS_CHOICE,
+    _ANALYSIS_NUMBER,
+    _DIRECT_CHOICE,
+    _DIRECT_CHOICE_COT,
+    _DIRECT_NUMBER,
+    _DIRECT_NUMBER_COT,
+    _MERGE,
 )
 PROMPT_VERSION = "p1-" + hashlib.sha256("\x1e".join(_TEMPLATES).encode()).hexdigest()[:8]
 
@@ -85,6 +90,9 @@ def direct_system(item: Item, *, reasoning_chars: int) -> str:
 
 def merge_system(item: Item, *, rationale_chars: int) -> str:
     slot = '"<letter>"' if item.options is not None else '"<the final number>"'
-    reply = (f'{{"rationale": "<one sentence, at most {rationale_chars} characters>", "answer": {slot}}}'
-             if rationale_chars else f'{{"answer": {slot}}}')
+    reply = (
+        f'{{"rationale": "<one sentence, at most {rationale_chars} characters>", "answer": {slot}}}'
+        if rationale_chars
+        else f'{{"answer": {slot}}}'
+    )
     return _MERGE.format(reply=reply)

@@ -57,7 +57,8 @@ def read_analysis(text: str, item: Item) -> tuple[Analysis, ParsePath]:
     analysis = Analysis(
         key_points=[str(p) for p in points if isinstance(p, str | int | float)] if isinstance(points, list) else [],
         eliminations={k.upper(): str(v) for k, v in notes.items() if k.upper() in item.letters}
-        if isinstance(notes, dict) else {},
+        if isinstance(notes, dict)
+        else {},
         answer=answer,
         confidence=_confidence(fields.get("confidence")),
     )

@@ -68,8 +68,7 @@ def analysis_schema(item: Item, budget: AnalysisBudget) -> dict:
         }
     properties["answer"] = answer_field(item)
     properties["confidence"] = {"type": "integer", "minimum": 0, "maximum": 100}
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 def choice_schema(item: Item, *, reasoning_chars: int = 0, reasoning_field: str = "reasoning") -> dict:
@@ -78,5 +77,4 @@ def choice_schema(item: Item, *, reasoning_chars: int = 0, reasoning_field: str 
     if reasoning_chars:
         properties[reasoning_field] = {"type": "string", "maxLength": reasoning_chars}
     properties["answer"] = answer_field(item)
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}

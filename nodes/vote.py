@@ -35,6 +35,13 @@ class Vote(Node):
         votes = tally(outputs, weight=self.config.weight)
         answer, tie_broken = winner(votes, outputs, runtime.context.priority)
         note = "tie broken by agent priority" if tie_broken else ""
-        decision = Decision(answer=answer, node=self.node_id, method="vote" if answer else "none", tally=votes,
-                            note=note, started_at=started, ended_at=time.time())
+        decision = Decision(
+            answer=answer,
+            node=self.node_id,
+            method="vote" if answer else "none",
+            tally=votes,
+            note=note,
+            started_at=started,
+            ended_at=time.time(),
+        )
         return {"decision": decision.model_dump()}

@@ -20,9 +20,15 @@ __all__ = ["log_graph", "log_results", "run_params"]
 def run_params(session: Session, runner: GraphRunner, **extra: object) -> dict[str, object]:
     config = session.pool_config
     params: dict[str, object] = {
-        "graph": session.spec.name, "graph_source": str(session.spec_path), "spec_hash": session.spec.spec_hash,
-        "pool_source": session.pool_source, "pool_hash": session.pool_hash, "prompt_version": PROMPT_VERSION,
-        "seed": config.seed, "temperature": config.temperature, "panel": ",".join(runner.panel),
+        "graph": session.spec.name,
+        "graph_source": str(session.spec_path),
+        "spec_hash": session.spec.spec_hash,
+        "pool_source": session.pool_source,
+        "pool_hash": session.pool_hash,
+        "prompt_version": PROMPT_VERSION,
+        "seed": config.seed,
+        "temperature": config.temperature,
+        "panel": ",".join(runner.panel),
         "local_concurrency": config.local.concurrency,
     }
     for role, agent in sorted(runner.roles.items()):

@@ -61,8 +61,14 @@ class GraphRunner:
         roles: role overrides on top of the pool's and the spec's.
     """
 
-    def __init__(self, compiled: CompiledSpec, pool: AgentPool, *, panel: Sequence[str] | None = None,
-                 roles: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        compiled: CompiledSpec,
+        pool: AgentPool,
+        *,
+        panel: Sequence[str] | None = None,
+        roles: dict[str, str] | None = None,
+    ) -> None:
         spec, config = compiled.spec, pool.config
         self.compiled = compiled
         self.pool = pool
@@ -86,9 +92,14 @@ class GraphRunner:
             analyses = sorted_outputs(state)
             usage = sum((a.usage for a in analyses), Usage()) + decision.usage
             result = ItemResult(
-                item=item, graph=self.name, answer=decision.answer,
+                item=item,
+                graph=self.name,
+                answer=decision.answer,
                 correct=None if item.answer is None else decision.answer == item.answer,
-                decision=decision, analyses=analyses, panel=self.panel, roles=self.roles,
+                decision=decision,
+                analyses=analyses,
+                panel=self.panel,
+                roles=self.roles,
                 latency_ms=latency_ms,
                 analysis_ms=_span_ms([a for a in analyses if a.node != decision.node]),
                 decision_ms=_span_ms([decision]),
@@ -98,9 +109,14 @@ class GraphRunner:
                 finish(result)
         return result
 
-    async def answer_all(self, items: Sequence[Item], *, concurrency: int = 1,
-                         on_result: Callable[[ItemResult], None] | None = None,
-                         item_context: ItemContext | None = None) -> list[ItemResult]:
+    async def answer_all(
+        self,
+        items: Sequence[Item],
+        *,
+        concurrency: int = 1,
+        on_result: Callable[[ItemResult], None] | None = None,
+        item_context: ItemContext | None = None,
+    ) -> list[ItemResult]:
         """Answer items with at most `concurrency` in flight; results come back in item order.
 
         `on_result` sees each result as soon as it exists (progress bars, durable writes).

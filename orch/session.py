@@ -24,8 +24,9 @@ class Session:
         pool_config: an already-loaded pool config (takes precedence over `config`).
     """
 
-    def __init__(self, graph: str | Path = "orch", config: Path | None = None, *,
-                 pool_config: PoolConfig | None = None) -> None:
+    def __init__(
+        self, graph: str | Path = "orch", config: Path | None = None, *, pool_config: PoolConfig | None = None
+    ) -> None:
         if pool_config is None:
             pool_config, pool_path = load_pool_config(config)
             self.pool_source = str(pool_path)
@@ -48,5 +49,5 @@ class Session:
         if pool is not None:
             yield GraphRunner(self.compiled, pool)
             return
-        with AgentPool.start(self.pool_config, self.agents) as started:
+        with AgentPool.start(self.pool_config, self.agents, source=self.pool_source) as started:
             yield GraphRunner(self.compiled, started)

@@ -53,12 +53,19 @@ class RunSummary(BaseModel):
     def metrics(self) -> dict[str, float | None]:
         """Flat metric names, identical across graphs so MLflow compares runs side by side."""
         out: dict[str, float | None] = {
-            "accuracy": self.accuracy, "invalid_rate": self.invalid_rate, "items": self.items,
-            "latency_ms_mean": self.latency_ms_mean, "latency_ms_p50": self.latency_ms_p50,
-            "latency_ms_p95": self.latency_ms_p95, "analysis_ms_mean": self.analysis_ms_mean,
-            "decision_ms_mean": self.decision_ms_mean, "input_tokens_per_item": self.input_tokens_per_item,
-            "output_tokens_per_item": self.output_tokens_per_item, "calls_per_item": self.calls_per_item,
-            "cost_total": self.cost_total, "cost_per_item": self.cost_total / self.items if self.items else 0.0,
+            "accuracy": self.accuracy,
+            "invalid_rate": self.invalid_rate,
+            "items": self.items,
+            "latency_ms_mean": self.latency_ms_mean,
+            "latency_ms_p50": self.latency_ms_p50,
+            "latency_ms_p95": self.latency_ms_p95,
+            "analysis_ms_mean": self.analysis_ms_mean,
+            "decision_ms_mean": self.decision_ms_mean,
+            "input_tokens_per_item": self.input_tokens_per_item,
+            "output_tokens_per_item": self.output_tokens_per_item,
+            "calls_per_item": self.calls_per_item,
+            "cost_total": self.cost_total,
+            "cost_per_item": self.cost_total / self.items if self.items else 0.0,
         }
         for agent in self.agents:
             out[f"agent.{agent.agent}.fallback_rate"] = agent.fallback_rate
@@ -81,23 +88,30 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
         paths: dict[str, int] = {}
         for _, a in pairs:
             paths[a.path] = paths.get(a.path, 0) + 1
-        agents.append(AgentSummary(
-            agent=agent_id, outputs=len(pairs), answered=sum(a.answer is not None for _, a in pairs),
-            correct=sum(r.item.answer is not None and a.answer == r.item.answer for r, a in pairs),
-            paths=dict(sorted(paths.items())),
-            mean_latency_ms=float(np.mean([a.usage.latency_ms for _, a in pairs])),
-            output_tokens=sum(a.usage.output_tokens for _, a in pairs),
-        ))
+        agents.append(
+            AgentSummary(
+                agent=agent_id,
+                outputs=len(pairs),
+                answered=sum(a.answer is not None for _, a in pairs),
+                correct=sum(r.item.answer is not None and a.answer == r.item.answer for r, a in pairs),
+                paths=dict(sorted(paths.items())),
+                mean_latency_ms=float(np.mean([a.usage.latency_ms for _, a in pairs])),
+                output_tokens=sum(a.usage.output_tokens for _, a in pairs),
+            )
+        )
     methods: dict[str, int] = {}
     for r in results:
         methods[r.decision.method] = methods.get(r.decision.method, 0) + 1
     per_item = max(n, 1)
     return RunSummary(
-        items=n, graded=len(graded), correct=sum(bool(r.correct) for r in graded),
+        items=n,
+        graded=len(graded),
+        correct=sum(bool(r.correct) for r in graded),
         invalid=sum(not r.valid for r in results),
         accuracy=sum(bool(r.correct) for r in graded) / len(graded) if graded else None,
         invalid_rate=sum(not r.valid for r in results) / per_item,
-        latency_ms_mean=float(latencies.mean()), latency_ms_p50=float(np.percentile(latencies, 50)),
+        latency_ms_mean=float(latencies.mean()),
+        latency_ms_p50=float(np.percentile(latencies, 50)),
         latency_ms_p95=float(np.percentile(latencies, 95)),
         analysis_ms_mean=sum(r.analysis_ms for r in results) / per_item,
         decision_ms_mean=sum(r.decision_ms for r in results) / per_item,
@@ -105,20 +119,30 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
         output_tokens_per_item=sum(r.usage.output_tokens for r in results) / per_item,
         calls_per_item=sum(r.usage.calls for r in results) / per_item,
         cost_total=sum(r.usage.cost for r in results),
-        decision_methods=dict(sorted(methods.items())), agents=agents,
+        decision_methods=dict(sorted(methods.items())),
+        agents=agents,
     )
 
 
 def item_row(result: ItemResult) -> dict[str, object]:
     """One row of the per-item table logged to MLflow."""
     row: dict[str, object] = {
-        "item_id": result.item.id, "category": result.item.category or "", "question": result.item.question,
-        "gold": result.item.answer or "", "answer": result.answer or "", "correct": result.correct,
-        "method": result.decision.method, "merge_path": result.decision.path or "",
-        "merger": result.decision.agent or "", "latency_ms": round(result.latency_ms, 1),
-        "analysis_ms": round(result.analysis_ms, 1), "decision_ms": round(result.decision_ms, 1),
-        "input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens,
-        "cost": result.usage.cost, "tally": result.decision.tally or {},
+        "item_id": result.item.id,
+        "category": result.item.category or "",
+        "question": result.item.question,
+        "gold": result.item.answer or "",
+        "answer": result.answer or "",
+        "correct": result.correct,
+        "method": result.decision.method,
+        "merge_path": result.decision.path or "",
+        "merger": result.decision.agent or "",
+        "latency_ms": round(result.latency_ms, 1),
+        "analysis_ms": round(result.analysis_ms, 1),
+        "decision_ms": round(result.decision_ms, 1),
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cost": result.usage.cost,
+        "tally": result.decision.tally or {},
     }
     for a in result.analyses:
         key = a.agent if a.slot == 0 else f"{a.agent}#{a.slot}"

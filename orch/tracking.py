@@ -74,9 +74,16 @@ def load_mlflow_settings(path: Path | None = None) -> MlflowSettings:
     if not path.is_file() and not explicit:
         return MlflowSettings()
     settings = load_model(MlflowSettings, load_yaml_mapping(path, ConfigError), path, ConfigError)
-    if settings.tracking_uri and settings.tracking_uri.rstrip("/").endswith("mlruns") and "://" not in settings.tracking_uri:
-        raise ConfigError(path, "tracking_uri", f"{settings.tracking_uri!r} is MLflow's file store (maintenance "
-                          "mode); use 'sqlite:///mlflow.db'")
+    if (
+        settings.tracking_uri
+        and settings.tracking_uri.rstrip("/").endswith("mlruns")
+        and "://" not in settings.tracking_uri
+    ):
+        raise ConfigError(
+            path,
+            "tracking_uri",
+            f"{settings.tracking_uri!r} is MLflow's file store (maintenance mode); use 'sqlite:///mlflow.db'",
+        )
     return settings
 
 
@@ -108,8 +115,9 @@ class Tracker:
 
     # -- the run ---------------------------------------------------------------------------
     @contextmanager
-    def start_run(self, experiment: str, run_name: str, *, tags: Mapping[str, str] | None = None,
-                  nested: bool = False) -> Iterator[str]:
+    def start_run(
+        self, experiment: str, run_name: str, *, tags: Mapping[str, str] | None = None, nested: bool = False
+    ) -> Iterator[str]:
         """Open a run (strict: failures raise before any model call); it ends FAILED if an exception escapes."""
         experiment_id = mlflow.set_experiment(experiment).experiment_id
         self._configure_tracing()
@@ -148,19 +156,18 @@ class Tracker:
         import pandas as pd
 
         frame = pd.DataFrame(rows)
-        self._best_effort("log the item table",
-                          lambda: mlflow.log_table(data=frame, artifact_file=artifact_file, run_id=self.run_id))
+        self._best_effort(
+            "log the item table", lambda: mlflow.log_table(data=frame, artifact_file=artifact_file, run_id=self.run_id)
+        )
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._best_effort(f"log {artifact_file}", lambda: mlflow.log_text(text, artifact_file, run_id=self.run_id))
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self._best_effort(f"log {path.name}",
-                          lambda: mlflow.log_artifact(str(path), artifact_path, run_id=self.run_id))
+        self._best_effort(f"log {path.name}", lambda: mlflow.log_artifact(str(path), artifact_path, run_id=self.run_id))
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self._best_effort(f"log {artifact_file}",
-                          lambda: mlflow.log_figure(figure, artifact_file, run_id=self.run_id))
+        self._best_effort(f"log {artifact_file}", lambda: mlflow.log_figure(figure, artifact_file, run_id=self.run_id))
 
     # -- traces ----------------------------------------------------------------------------
     def traced(self, item: Item) -> bool:
@@ -173,8 +180,9 @@ class Tracker:
         return bucket < rate
 
     @contextmanager
-    def item_trace(self, item: Item, attributes: Mapping[str, object] | None = None) -> Iterator[
-            Callable[[Any], None] | None]:
+    def item_trace(
+        self, item: Item, attributes: Mapping[str, object] | None = None
+    ) -> Iterator[Callable[[Any], None] | None]:
         """One trace per item: a root span `item <id>` with the graph's node and model spans inside.
 
         Yields a finisher that records the result's answer and correctness on the span.
@@ -187,11 +195,11 @@ class Tracker:
             span.set_attributes({"item_id": item.id, "gold": item.answer or "", **dict(attributes or {})})
 
             def finish(result: Any) -> None:
-                span.set_outputs({"answer": result.answer, "correct": result.correct,
-                                  "method": result.decision.method})
+                span.set_outputs({"answer": result.answer, "correct": result.correct, "method": result.decision.method})
                 span.set_attributes({"answer": result.answer or "", "correct": str(result.correct)})
-                mlflow.update_current_trace(tags={"item_id": item.id, "graph": result.graph,
-                                                  "correct": str(result.correct)})
+                mlflow.update_current_trace(
+                    tags={"item_id": item.id, "graph": result.graph, "correct": str(result.correct)}
+                )
 
             yield finish
 

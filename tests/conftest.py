@@ -25,29 +25,33 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, mlflow_store: str,
-              tmp_path: Path) -> None:
+def _isolated(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, mlflow_store: str, tmp_path: Path
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     strict = tmp_path / "mlflow-strict.yaml"
     strict.write_text("strict: true\n")
     monkeypatch.setenv("ORCH_MLFLOW_CONFIG", str(strict))
     monkeypatch.delenv("ORCH_CONFIG", raising=False)
     if request.node.get_closest_marker("llamacpp") is None:
+
         def refuse(*_: object, **__: object) -> None:
             raise AssertionError("unit tests must not start real models; mark the test @pytest.mark.llamacpp")
 
         monkeypatch.setattr(AgentPool, "start", classmethod(refuse))
 
 
-POOL = PoolConfig.model_validate({
-    "agents": [
-        {"id": "strong", "model": "m-strong", "base_url": "http://127.0.0.1:9/v1"},
-        {"id": "mid", "model": "m-mid", "base_url": "http://127.0.0.1:9/v1"},
-        {"id": "weak", "model": "m-weak", "base_url": "http://127.0.0.1:9/v1"},
-    ],
-    "panel": ["strong", "mid", "weak"],
-    "roles": {"merger": "strong"},
-})
+POOL = PoolConfig.model_validate(
+    {
+        "agents": [
+            {"id": "strong", "model": "m-strong", "base_url": "http://127.0.0.1:9/v1"},
+            {"id": "mid", "model": "m-mid", "base_url": "http://127.0.0.1:9/v1"},
+            {"id": "weak", "model": "m-weak", "base_url": "http://127.0.0.1:9/v1"},
+        ],
+        "panel": ["strong", "mid", "weak"],
+        "roles": {"merger": "strong"},
+    }
+)
 """A pool of three fake agents; declaration order (strong, mid, weak) is the tie-break priority."""
 
 
@@ -58,8 +62,13 @@ def pool_config() -> PoolConfig:
 
 @pytest.fixture
 def item() -> Item:
-    return Item(id="t/capital", question="What is the capital of France?",
-                options=("Berlin", "Madrid", "Paris", "Rome"), answer="C", category="geography")
+    return Item(
+        id="t/capital",
+        question="What is the capital of France?",
+        options=("Berlin", "Madrid", "Paris", "Rome"),
+        answer="C",
+        category="geography",
+    )
 
 
 def schema_name(kwargs: dict[str, Any]) -> str | None:
@@ -69,14 +78,21 @@ def schema_name(kwargs: dict[str, Any]) -> str | None:
 
 def analyst(answer: str, confidence: int = 70, *, merge_answer: str | None = None) -> Callable[..., str]:
     """A scripted agent: analyses propose `answer`; merge and direct calls answer `merge_answer or answer`."""
+
     def reply(messages: list, kwargs: dict[str, Any]) -> str:
         if schema_name(kwargs) == "analysis":
             letters = kwargs["response_format"]["json_schema"]["schema"]["properties"]["eliminations"]["required"]
-            return json.dumps({"key_points": [f"point from {answer}"],
-                               "eliminations": {letter: "note" for letter in letters},
-                               "answer": answer, "confidence": confidence})
+            return json.dumps(
+                {
+                    "key_points": [f"point from {answer}"],
+                    "eliminations": {letter: "note" for letter in letters},
+                    "answer": answer,
+                    "confidence": confidence,
+                }
+            )
         assert schema_enum(kwargs) is not None
         return json.dumps({"answer": merge_answer or answer})
+
     return reply
 
 
@@ -85,6 +101,7 @@ def scripted_pool(pool_config: PoolConfig) -> Callable[..., tuple[AgentPool, dic
     def make(**scripts: Any) -> tuple[AgentPool, dict[str, ScriptedChatModel]]:
         models = {agent: ScriptedChatModel(script=script) for agent, script in scripts.items()}
         return AgentPool.from_chat_models(pool_config, models), models
+
     return make
 
 
@@ -94,4 +111,5 @@ def write(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         return path
+
     yield _write

@@ -12,8 +12,9 @@ REPO = Path(__file__).parents[1]
 
 
 def orch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orch", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "orch", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+    )
 
 
 def test_graph_draw_writes_a_png_offline(tmp_path: Path) -> None:
@@ -27,12 +28,17 @@ def test_graph_show_prints_mermaid(tmp_path: Path) -> None:
     assert done.returncode == 0 and "answer -.-> vote" not in done.stdout and "graph TD;" in done.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["graph", "show", "bad.yaml"], "bad.yaml: nodes.m.type: unknown node type 'marge'. Did you mean 'merge'?"),
-    (["run", "--subject", "anatomyy", "--graph", "bad.yaml"], "mmlu: --subject: unknown subject 'anatomyy'. "
-                                                               "Did you mean 'anatomy'?"),
-    (["ask", "q?", "-o", "a", "-o", "b", "--config", "missing.yaml"], "missing.yaml: file not found"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["graph", "show", "bad.yaml"], "bad.yaml: nodes.m.type: unknown node type 'marge'. Did you mean 'merge'?"),
+        (
+            ["run", "--subject", "anatomyy", "--graph", "bad.yaml"],
+            "mmlu: --subject: unknown subject 'anatomyy'. Did you mean 'anatomy'?",
+        ),
+        (["ask", "q?", "-o", "a", "-o", "b", "--config", "missing.yaml"], "missing.yaml: file not found"),
+    ],
+)
 def test_user_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "bad.yaml").write_text("name: bad\nnodes:\n  m: {type: marge}\nedges: [[START, m], [m, END]]\n")
     done = orch(*args, cwd=tmp_path)

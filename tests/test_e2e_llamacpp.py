@@ -29,16 +29,31 @@ pytestmark = [
 
 
 def orch(*args: str, cwd: Path, env_uri: str) -> subprocess.CompletedProcess[str]:
-    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": env_uri, "ORCH_CONFIG": str(FIXTURES / "pool-smol.yaml"),
-           "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "orch", *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=900, check=False)
+    env = {
+        **__import__("os").environ,
+        "MLFLOW_TRACKING_URI": env_uri,
+        "ORCH_CONFIG": str(FIXTURES / "pool-smol.yaml"),
+        "COLUMNS": "160",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "orch", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=900,
+        check=False,
+    )
 
 
 def test_orch_graph_over_http_gives_a_valid_answer_and_deterministic_decisions() -> None:
     config, _ = load_pool_config(FIXTURES / "pool-smol.yaml")
-    item = Item(id="e2e/1", question="Which planet is known as the Red Planet?",
-                options=("Venus", "Mars", "Jupiter", "Saturn"), answer="B")
+    item = Item(
+        id="e2e/1",
+        question="Which planet is known as the Red Planet?",
+        options=("Venus", "Mars", "Jupiter", "Saturn"),
+        answer="B",
+    )
     session = Session("orch", pool_config=config)
     with AgentPool.start(config, session.agents) as pool:
         assert set(pool.endpoints) == {"smol-a", "smol-b"}
@@ -57,26 +72,46 @@ def test_orch_graph_over_http_gives_a_valid_answer_and_deterministic_decisions()
 
 
 def test_cli_ask_logs_an_mlflow_run(tmp_path: Path, mlflow_store: str) -> None:
-    done = orch("ask", "What is 2 + 3?", "-o", "4", "-o", "5", "-o", "6", "--answer", "B", "--json",
-                cwd=tmp_path, env_uri=mlflow_store)
+    done = orch(
+        "ask",
+        "What is 2 + 3?",
+        "-o",
+        "4",
+        "-o",
+        "5",
+        "-o",
+        "6",
+        "--answer",
+        "B",
+        "--json",
+        cwd=tmp_path,
+        env_uri=mlflow_store,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["answer"] in (None, "A", "B", "C")
     assert result["decision"]["method"] in ("merge", "merge_fallback_vote", "merge_fallback_order", "none")
     client = MlflowClient(tracking_uri=mlflow_store)
-    [run] = client.search_runs([client.get_experiment_by_name("orch-ask").experiment_id],
-                               order_by=["attributes.start_time DESC"], max_results=1)
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("orch-ask").experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     assert run.info.status == "FINISHED" and run.data.params["graph"] == "orch"
     assert "accuracy" in run.data.metrics
     assert "graph/graph.png" in {a.path for a in client.list_artifacts(run.info.run_id, "graph")}
 
 
 def test_cli_runs_a_yaml_only_user_graph_on_mmlu(tmp_path: Path, mlflow_store: str) -> None:
-    done = orch("run", "--graph", str(FIXTURES / "two-then-vote.yaml"), "--limit", "2", cwd=tmp_path,
-                env_uri=mlflow_store)
+    done = orch(
+        "run", "--graph", str(FIXTURES / "two-then-vote.yaml"), "--limit", "2", cwd=tmp_path, env_uri=mlflow_store
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Accuracy:" in done.stdout and "mmlu/abstract_algebra/1" in done.stdout
     client = MlflowClient(tracking_uri=mlflow_store)
-    [run] = client.search_runs([client.get_experiment_by_name("orch-mmlu").experiment_id],
-                               filter_string="params.graph = 'two-then-vote'", max_results=1)
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("orch-mmlu").experiment_id],
+        filter_string="params.graph = 'two-then-vote'",
+        max_results=1,
+    )
     assert run.data.metrics["items"] == 2

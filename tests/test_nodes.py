@@ -33,10 +33,10 @@ def run(node: Any, state: dict, pool: AgentPool) -> dict:
     return asyncio.run(node(state, Runtime(context=RunContext(pool=pool))))
 
 
-def output(agent: str, answer: str | None, confidence: float | None = None, slot: int = 0,
-           path: str = "json") -> dict:
-    return AgentOutput(agent=agent, node="analyze", kind="analysis", slot=slot, answer=answer,
-                       confidence=confidence, path=path).model_dump()
+def output(agent: str, answer: str | None, confidence: float | None = None, slot: int = 0, path: str = "json") -> dict:
+    return AgentOutput(
+        agent=agent, node="analyze", kind="analysis", slot=slot, answer=answer, confidence=confidence, path=path
+    ).model_dump()
 
 
 def timeout_error() -> openai.APITimeoutError:
@@ -44,6 +44,7 @@ def timeout_error() -> openai.APITimeoutError:
 
 
 # -- analyze -----------------------------------------------------------------------------------
+
 
 def test_analyze_reads_structured_reply_and_constrains_schema_to_item(scripted_pool, item: Item) -> None:
     pool, models = scripted_pool(mid=analyst("C", 80))
@@ -60,8 +61,9 @@ def test_analyze_reads_structured_reply_and_constrains_schema_to_item(scripted_p
 def test_analysis_budget_bounds_every_string_and_the_tokens_together(item: Item) -> None:
     budget = AnalysisBudget.for_item(item, 500)
     schema = analysis_schema(item, budget)
-    text_bound = (schema["properties"]["key_points"]["maxItems"] * schema["properties"]["key_points"]["items"]["maxLength"]
-                  + sum(p["maxLength"] for p in schema["properties"]["eliminations"]["properties"].values()))
+    text_bound = schema["properties"]["key_points"]["maxItems"] * schema["properties"]["key_points"]["items"][
+        "maxLength"
+    ] + sum(p["maxLength"] for p in schema["properties"]["eliminations"]["properties"].values())
     assert text_bound <= 500
     assert budget.max_tokens >= text_bound / 2.5  # enough tokens to reach the answer field
 
@@ -79,8 +81,9 @@ def test_analyze_truncated_json_keeps_fields_and_asks_for_the_choice(scripted_po
 
 def test_analyze_without_choice_step_counts_invalid_never_maps(scripted_pool, item: Item) -> None:
     pool, _ = scripted_pool(weak="A good answer would consider the history of Europe.")
-    update = run(Analyze("analyze", AnalyzeConfig(choice_step=False)), {"item": item.model_dump(), "agent": "weak"},
-                 pool)
+    update = run(
+        Analyze("analyze", AnalyzeConfig(choice_step=False)), {"item": item.model_dump(), "agent": "weak"}, pool
+    )
     record = AgentOutput.model_validate(update["analyses"][0])
     assert (record.answer, record.path) == (None, "invalid")
 
@@ -94,15 +97,17 @@ def test_analyze_backend_failure_is_recorded_not_raised(scripted_pool, item: Ite
 
 def test_analyze_facet_goes_into_the_prompt(scripted_pool, item: Item) -> None:
     pool, models = scripted_pool(mid=analyst("C"))
-    run(Analyze("analyze", AnalyzeConfig()),
-        {"item": item.model_dump(), "agent": "mid", "slot": 1, "facet": "option_elimination"}, pool)
+    run(
+        Analyze("analyze", AnalyzeConfig()),
+        {"item": item.model_dump(), "agent": "mid", "slot": 1, "facet": "option_elimination"},
+        pool,
+    )
     assert "Focus on option elimination" in models["mid"].calls[0]["messages"][0].content
 
 
 def test_numeric_item_gets_a_number_pattern_and_normalised_answer(scripted_pool) -> None:
     numeric = Item(id="g/1", question="Tom has 3 apples and buys 1,200 more. How many?", answer="1203")
-    pool, models = scripted_pool(
-        mid='{"key_points": ["3 + 1200"], "answer": "1203", "confidence": 90}')
+    pool, models = scripted_pool(mid='{"key_points": ["3 + 1200"], "answer": "1203", "confidence": 90}')
     update = run(Analyze("analyze", AnalyzeConfig()), {"item": numeric.model_dump(), "agent": "mid"}, pool)
     assert update["analyses"][0]["answer"] == "1203"
     schema = models["mid"].calls[0]["kwargs"]["response_format"]["json_schema"]["schema"]
@@ -110,6 +115,7 @@ def test_numeric_item_gets_a_number_pattern_and_normalised_answer(scripted_pool)
 
 
 # -- merge -------------------------------------------------------------------------------------
+
 
 def test_merge_sees_analyses_sorted_by_agent_and_anonymised(scripted_pool, item: Item) -> None:
     pool, models = scripted_pool(strong=lambda m, k: '{"answer": "C"}')
@@ -119,8 +125,11 @@ def test_merge_sees_analyses_sorted_by_agent_and_anonymised(scripted_pool, item:
     update_b = run(Merge("merge", MergeConfig()), state_b, pool)
     prompt_a, prompt_b = (call["messages"][1].content for call in models["strong"].calls)
     assert prompt_a == prompt_b
-    assert prompt_a.index("Analyst 1 proposes: B") < prompt_a.index("Analyst 2 proposes: C") < prompt_a.index(
-        "Analyst 3 proposes: A")  # mid < strong < weak
+    assert (
+        prompt_a.index("Analyst 1 proposes: B")
+        < prompt_a.index("Analyst 2 proposes: C")
+        < prompt_a.index("Analyst 3 proposes: A")
+    )  # mid < strong < weak
     assert "weak" not in prompt_a and "strong" not in prompt_a
     assert update_a["decision"]["answer"] == update_b["decision"]["answer"] == "C"
     assert update_a["decision"]["method"] == "merge"
@@ -128,8 +137,10 @@ def test_merge_sees_analyses_sorted_by_agent_and_anonymised(scripted_pool, item:
 
 def test_merge_unreadable_reply_falls_back_to_confidence_weighted_vote(scripted_pool, item: Item) -> None:
     pool, _ = scripted_pool(strong="I cannot decide.")
-    state = {"item": item.model_dump(),
-             "analyses": [output("weak", "A", 0.3), output("mid", "B", 0.9), output("strong", "A", 0.4)]}
+    state = {
+        "item": item.model_dump(),
+        "analyses": [output("weak", "A", 0.3), output("mid", "B", 0.9), output("strong", "A", 0.4)],
+    }
     decision = run(Merge("merge", MergeConfig()), state, pool)["decision"]
     assert (decision["answer"], decision["method"], decision["path"]) == ("B", "merge_fallback_vote", "invalid")
     assert decision["tally"] == {"A": pytest.approx(0.7), "B": pytest.approx(0.9)}
@@ -162,6 +173,7 @@ def test_merge_ignores_failed_analyses(scripted_pool, item: Item) -> None:
 
 # -- direct, vote, decompose ------------------------------------------------------------------
 
+
 def test_direct_alone_decides_but_fanned_out_only_contributes(scripted_pool, item: Item) -> None:
     pool, _ = scripted_pool(mid='{"answer": "D"}')
     alone = run(Direct("answer", DirectConfig(agent="mid")), {"item": item.model_dump()}, pool)
@@ -177,13 +189,16 @@ def test_direct_with_reasoning_is_chain_of_thought(scripted_pool, item: Item) ->
     assert "step by step" in models["mid"].calls[0]["messages"][0].content
 
 
-@pytest.mark.parametrize(("answers", "weight", "expected", "method", "note"), [
-    ([("weak", "A", None), ("mid", "A", None), ("strong", "C", None)], "count", "A", "vote", ""),
-    ([("weak", "A", None), ("strong", "C", None)], "count", "C", "vote", "tie broken by agent priority"),
-    ([("weak", "A", None), ("mid", "B", None)], "count", "B", "vote", "tie broken by agent priority"),
-    ([("weak", "A", 0.9), ("mid", "B", 0.2), ("strong", "B", 0.2)], "confidence", "A", "vote", ""),
-    ([("weak", None, None)], "count", None, "none", ""),
-])
+@pytest.mark.parametrize(
+    ("answers", "weight", "expected", "method", "note"),
+    [
+        ([("weak", "A", None), ("mid", "A", None), ("strong", "C", None)], "count", "A", "vote", ""),
+        ([("weak", "A", None), ("strong", "C", None)], "count", "C", "vote", "tie broken by agent priority"),
+        ([("weak", "A", None), ("mid", "B", None)], "count", "B", "vote", "tie broken by agent priority"),
+        ([("weak", "A", 0.9), ("mid", "B", 0.2), ("strong", "B", 0.2)], "confidence", "A", "vote", ""),
+        ([("weak", None, None)], "count", None, "none", ""),
+    ],
+)
 def test_vote_majority_and_fixed_tie_break(scripted_pool, item: Item, answers, weight, expected, method, note) -> None:
     pool, _ = scripted_pool()
     state = {"item": item.model_dump(), "analyses": [output(a, ans, c) for a, ans, c in answers]}
@@ -204,7 +219,9 @@ def test_decompose_assigns_one_facet_per_analyst_or_all_to_one(scripted_pool, it
     state = {"item": item.model_dump(), "panel": ["strong", "mid", "weak"], "roles": {"dispatcher": "strong"}}
     tasks = run(Decompose("decompose", DecomposeConfig()), state, pool)["tasks"]
     assert [(t["agent"], t["facet"]) for t in tasks] == [
-        ("strong", "concept_discrimination"), ("mid", "option_elimination"), ("weak", "reasoning_verification")]
+        ("strong", "concept_discrimination"),
+        ("mid", "option_elimination"),
+        ("weak", "reasoning_verification"),
+    ]
     one = run(Decompose("decompose", DecomposeConfig(agent="dispatcher")), state, pool)["tasks"]
     assert [(t["agent"], t["slot"]) for t in one] == [("strong", 0), ("strong", 1), ("strong", 2)]
-

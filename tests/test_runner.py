@@ -19,8 +19,10 @@ from tests.conftest import analyst
 
 def shuffled_pool(pool_config, seed: int) -> tuple[AgentPool, dict[str, ScriptedChatModel]]:
     rng = random.Random(seed)
-    models = {agent: ScriptedChatModel(script=analyst(answer, 60), delay_s=lambda _, r=rng: r.uniform(0, 0.02))
-              for agent, answer in (("strong", "C"), ("mid", "B"), ("weak", "B"))}
+    models = {
+        agent: ScriptedChatModel(script=analyst(answer, 60), delay_s=lambda _, r=rng: r.uniform(0, 0.02))
+        for agent, answer in (("strong", "C"), ("mid", "B"), ("weak", "B"))
+    }
     return AgentPool.from_chat_models(pool_config, models, concurrency=3), models
 
 
@@ -66,7 +68,10 @@ def test_a_run_is_logged_to_a_real_mlflow_store(pool_config, item: Item) -> None
     session = Session("orch-paper", pool_config=pool_config)
     tracker = Tracker()
     assert tracker.settings.strict  # conftest: logging failures raise in tests
-    with tracker.start_run("test-runs", "paper", tags={"orch.command": "test"}) as run_id, session.runner(pool) as runner:
+    with (
+        tracker.start_run("test-runs", "paper", tags={"orch.command": "test"}) as run_id,
+        session.runner(pool) as runner,
+    ):
         tracker.log_params(run_params(session, runner))
         log_graph(tracker, session, runner)
         result = asyncio.run(runner.answer(item, item_context=tracker.item_trace))
@@ -76,7 +81,9 @@ def test_a_run_is_logged_to_a_real_mlflow_store(pool_config, item: Item) -> None
     assert run.info.status == "FINISHED"
     assert run.data.params["graph"] == "orch-paper" and run.data.params["role.merger"] == "strong"
     assert run.data.metrics["accuracy"] == 1.0 and run.data.metrics["calls_per_item"] == 4
-    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "graph")}
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, "graph")
+    }
     assert {"items.json", "summary.json", "graph/graph.png", "graph/graph.mmd", "graph/orch-paper.yaml"} <= artifacts
     table = mlflow.load_table("items.json", run_ids=[run_id])
     assert table.loc[0, "item_id"] == item.id and table.loc[0, "answer"] == "C"

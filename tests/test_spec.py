@@ -48,35 +48,71 @@ def test_builtin_graph_compiles_and_matches_mermaid_snapshot(name: str, pool_con
 
 
 BAD_SPECS = [
-    ("unknown type", "nodes:\n  a: {type: analyse}\nedges: [[START, a], [a, END]]",
-     "spec.yaml: nodes.a.type: unknown node type 'analyse'. Did you mean 'analyze'?"),
-    ("bad config field", "nodes:\n  m: {type: merge, config: {agnet: strong}}\nedges: [[START, m], [m, END]]",
-     "spec.yaml: nodes.m.config.agnet: unknown field; valid fields of 'merge'"),
-    ("bad config value", "nodes:\n  m: {type: merge, config: {rationale_chars: -1}}\nedges: [[START, m], [m, END]]",
-     "spec.yaml: nodes.m.config.rationale_chars: Input should be greater than or equal to 0"),
-    ("unknown edge node", "nodes:\n  v: vote\nedges: [[START, v], [v, ENd]]",
-     "spec.yaml: edges[1][1]: unknown node 'ENd'. Did you mean 'END'?"),
-    ("missing edge out", "nodes:\n  v: vote\n  w: vote\nedges: [[START, v], [v, END], [START, w]]",
-     "spec.yaml: nodes.w: no edge leaves this node"),
+    (
+        "unknown type",
+        "nodes:\n  a: {type: analyse}\nedges: [[START, a], [a, END]]",
+        "spec.yaml: nodes.a.type: unknown node type 'analyse'. Did you mean 'analyze'?",
+    ),
+    (
+        "bad config field",
+        "nodes:\n  m: {type: merge, config: {agnet: strong}}\nedges: [[START, m], [m, END]]",
+        "spec.yaml: nodes.m.config.agnet: unknown field; valid fields of 'merge'",
+    ),
+    (
+        "bad config value",
+        "nodes:\n  m: {type: merge, config: {rationale_chars: -1}}\nedges: [[START, m], [m, END]]",
+        "spec.yaml: nodes.m.config.rationale_chars: Input should be greater than or equal to 0",
+    ),
+    (
+        "unknown edge node",
+        "nodes:\n  v: vote\nedges: [[START, v], [v, ENd]]",
+        "spec.yaml: edges[1][1]: unknown node 'ENd'. Did you mean 'END'?",
+    ),
+    (
+        "missing edge out",
+        "nodes:\n  v: vote\n  w: vote\nedges: [[START, v], [v, END], [START, w]]",
+        "spec.yaml: nodes.w: no edge leaves this node",
+    ),
     ("no edge to END", "nodes:\n  v: vote\nedges: [[START, v]]", "spec.yaml: edges: no edge reaches END"),
-    ("unreachable", "nodes:\n  v: vote\n  w: vote\nedges: [[START, v], [v, END], [w, v]]",
-     "spec.yaml: nodes.w: no edge leads to this node"),
-    ("unreachable cycle", "nodes:\n  v: vote\n  a: vote\n  b: vote\nedges: [[START, v], [v, END], [a, b], [b, a], [b, END]]",
-     "spec.yaml: nodes.a: unreachable from START"),
-    ("cycle without exit", "nodes:\n  a: vote\n  b: vote\nedges: [[START, a], [a, b], [b, a], [b, END]]",
-     "spec.yaml: edges: cycle without exit: a -> b -> a"),
-    ("fan-out with two inputs", "nodes:\n  d: decompose\n  a: {type: analyze, fan_out: panel}\n  m: merge\n"
-     "edges: [[START, d], [START, a], [d, a], [a, m], [m, END]]",
-     "spec.yaml: nodes.a.fan_out: a fanned-out node needs exactly one incoming edge, it has 2"),
-    ("nothing decides", "nodes:\n  a: {type: analyze, fan_out: panel}\nedges: [[START, a], [a, END]]",
-     "spec.yaml: nodes: no node decides the answer"),
-    ("unknown top-level key", "nodes:\n  v: vote\nedges: [[START, v], [v, END]]\npanle: [strong]",
-     "spec.yaml: panle: unknown field"),
+    (
+        "unreachable",
+        "nodes:\n  v: vote\n  w: vote\nedges: [[START, v], [v, END], [w, v]]",
+        "spec.yaml: nodes.w: no edge leads to this node",
+    ),
+    (
+        "unreachable cycle",
+        "nodes:\n  v: vote\n  a: vote\n  b: vote\nedges: [[START, v], [v, END], [a, b], [b, a], [b, END]]",
+        "spec.yaml: nodes.a: unreachable from START",
+    ),
+    (
+        "cycle without exit",
+        "nodes:\n  a: vote\n  b: vote\nedges: [[START, a], [a, b], [b, a], [b, END]]",
+        "spec.yaml: edges: cycle without exit: a -> b -> a",
+    ),
+    (
+        "fan-out with two inputs",
+        "nodes:\n  d: decompose\n  a: {type: analyze, fan_out: panel}\n  m: merge\n"
+        "edges: [[START, d], [START, a], [d, a], [a, m], [m, END]]",
+        "spec.yaml: nodes.a.fan_out: a fanned-out node needs exactly one incoming edge, it has 2",
+    ),
+    (
+        "nothing decides",
+        "nodes:\n  a: {type: analyze, fan_out: panel}\nedges: [[START, a], [a, END]]",
+        "spec.yaml: nodes: no node decides the answer",
+    ),
+    (
+        "unknown top-level key",
+        "nodes:\n  v: vote\nedges: [[START, v], [v, END]]\npanle: [strong]",
+        "spec.yaml: panle: unknown field",
+    ),
     ("missing name", "nodes:\n  v: vote\nedges: [[START, v], [v, END]]", "spec.yaml: name: required field is missing"),
     ("not a mapping", "- vote", "spec.yaml: must be a mapping at the top level, got list"),
     ("yaml syntax", "nodes: {v: vote\nedges: []", "spec.yaml: line 3: invalid YAML"),
-    ("dotted type missing", "nodes:\n  v: {type: 'nowhere.mod:Thing'}\nedges: [[START, v], [v, END]]",
-     "spec.yaml: nodes.v.type: cannot import node type 'nowhere.mod:Thing'"),
+    (
+        "dotted type missing",
+        "nodes:\n  v: {type: 'nowhere.mod:Thing'}\nedges: [[START, v], [v, END]]",
+        "spec.yaml: nodes.v.type: cannot import node type 'nowhere.mod:Thing'",
+    ),
     ("reserved id", "nodes:\n  END: vote\nedges: [[START, END]]", "spec.yaml: nodes.END: 'END' is reserved"),
 ]
 
@@ -93,13 +129,23 @@ def test_bad_spec_is_one_line_naming_file_and_key(write, case: str, body: str, m
     assert text.startswith(str(path.parent) + "/" + message), text
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("nodes:\n  m: {type: merge, config: {agent: stronk}}\nedges: [[START, m], [m, END]]",
-     "nodes.m.config.agent: 'stronk' is neither an agent nor a role. Did you mean 'strong'?"),
-    ("nodes:\n  a: {type: direct, fan_out: [strong, wek]}\n  v: vote\nedges: [[START, a], [a, v], [v, END]]",
-     "nodes.a.fan_out[1]: unknown agent 'wek'. Did you mean 'weak'?"),
-    ("panel: [strong, nobody]\nnodes:\n  v: vote\nedges: [[START, v], [v, END]]", "panel[1]: unknown agent 'nobody'"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "nodes:\n  m: {type: merge, config: {agent: stronk}}\nedges: [[START, m], [m, END]]",
+            "nodes.m.config.agent: 'stronk' is neither an agent nor a role. Did you mean 'strong'?",
+        ),
+        (
+            "nodes:\n  a: {type: direct, fan_out: [strong, wek]}\n  v: vote\nedges: [[START, a], [a, v], [v, END]]",
+            "nodes.a.fan_out[1]: unknown agent 'wek'. Did you mean 'weak'?",
+        ),
+        (
+            "panel: [strong, nobody]\nnodes:\n  v: vote\nedges: [[START, v], [v, END]]",
+            "panel[1]: unknown agent 'nobody'",
+        ),
+    ],
+)
 def test_agent_references_are_checked_against_the_pool(write, pool_config, body: str, message: str) -> None:
     path = write("spec.yaml", "name: bad\n" + body)
     with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]").replace("?", r"\?")):
@@ -109,10 +155,14 @@ def test_agent_references_are_checked_against_the_pool(write, pool_config, body:
 def test_yaml_only_user_graph_runs_two_analysts_then_vote(write, pool_config, scripted_pool, item) -> None:
     compiled = compile_file(write("two.yaml", GOOD), pool_config)
     assert required_agents(compiled, pool_config) == ("strong", "weak")
-    pool, models = scripted_pool(strong=analyst("C"), weak=analyst("A"))
+    pool, _ = scripted_pool(strong=analyst("C"), weak=analyst("A"))
     result = asyncio.run(GraphRunner(compiled, pool).answer(item))
     assert [a.agent for a in result.analyses] == ["strong", "weak"]
-    assert (result.answer, result.decision.method, result.decision.note) == ("C", "vote", "tie broken by agent priority")
+    assert (result.answer, result.decision.method, result.decision.note) == (
+        "C",
+        "vote",
+        "tie broken by agent priority",
+    )
 
 
 def test_user_node_type_by_dotted_path(write, pool_config, scripted_pool, item) -> None:
@@ -139,5 +189,7 @@ def test_shipped_json_schema_is_current() -> None:
     import json
 
     from orch.graphs.library import BUILTIN_DIR
+
     assert json.loads((BUILTIN_DIR / "graph.schema.json").read_text()) == GraphSpec.model_json_schema(), (
-        "run `orch graph schema` to regenerate graphs/graph.schema.json")
+        "run `orch graph schema` to regenerate graphs/graph.schema.json"
+    )

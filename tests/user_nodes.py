@@ -21,5 +21,8 @@ class FirstAnswer(Node):
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         chosen = next(o for o in sorted_outputs(state) if o.agent == self.config.prefer)
-        return {"decision": Decision(answer=chosen.answer, node=self.node_id, method="vote",
-                                     note=f"first answer of {chosen.agent}").model_dump()}
+        return {
+            "decision": Decision(
+                answer=chosen.answer, node=self.node_id, method="vote", note=f"first answer of {chosen.agent}"
+            ).model_dump()
+        }

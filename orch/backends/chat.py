@@ -7,8 +7,11 @@ latency and cost are recorded the same way for every node.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import httpx
 import openai
@@ -40,15 +43,26 @@ class Completion(BaseModel):
     ended_at: float = 0.0
 
 
-def build_chat_model(agent: AgentConfig, base_url: str, *, seed: int, temperature: float,
-                     extra_body: dict[str, object] | None = None) -> ChatOpenAI:
-    """A `ChatOpenAI` for any OpenAI-compatible endpoint; the API key is read from the environment."""
-    import os
+def build_chat_model(
+    agent: AgentConfig,
+    base_url: str,
+    *,
+    seed: int,
+    temperature: float,
+    extra_body: dict[str, object] | None = None,
+    loopback: bool = False,
+) -> ChatOpenAI:
+    """A `ChatOpenAI` for any OpenAI-compatible endpoint; the API key is read from the environment.
 
+    It gets an HTTP client of its own: langchain-openai otherwise shares one cached async client
+    per endpoint, bound to the first event loop that used it. `loopback` ignores proxy settings.
+    """
     api_key = os.environ.get(agent.api_key_env, "") if agent.api_key_env else ""
     if agent.api_key_env and not api_key:
         raise BackendError(f"agent {agent.id!r}: environment variable {agent.api_key_env} is not set")
     return ChatOpenAI(
+        http_async_client=httpx.AsyncClient(timeout=agent.timeout_s, trust_env=not loopback),
+        http_client=httpx.Client(timeout=agent.timeout_s, trust_env=not loopback),
         model=agent.model,
         base_url=base_url,
         api_key=api_key or "not-needed",
@@ -64,10 +78,27 @@ def build_chat_model(agent: AgentConfig, base_url: str, *, seed: int, temperatur
 class AgentClient:
     """Calls one agent's model under its backend's request budget."""
 
-    def __init__(self, agent: AgentConfig, chat_model: BaseChatModel, budget: RequestBudget) -> None:
+    def __init__(
+        self, agent: AgentConfig, chat_model: BaseChatModel | Callable[[], BaseChatModel], budget: RequestBudget
+    ) -> None:
+        """`chat_model` is a model, or a factory called once per event loop (async HTTP clients
+        belong to the loop that opened them, and a pool may outlive several `asyncio.run`)."""
         self.agent = agent
-        self.chat_model = chat_model
+        self._chat_model = chat_model
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BaseChatModel] = (
+            weakref.WeakKeyDictionary()
+        )
         self.budget = budget
+
+    @property
+    def chat_model(self) -> BaseChatModel:
+        if isinstance(self._chat_model, BaseChatModel):
+            return self._chat_model
+        loop = asyncio.get_running_loop()
+        model = self._per_loop.get(loop)
+        if model is None:
+            model = self._per_loop[loop] = self._chat_model()
+        return model
 
     @property
     def id(self) -> str:

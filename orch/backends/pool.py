@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -21,8 +22,14 @@ LOCAL_BUDGET = "local"
 class AgentPool:
     """Agent clients by id. Use `AgentPool.start(...)` as a context manager to run real models."""
 
-    def __init__(self, config: PoolConfig, clients: Mapping[str, AgentClient], *, servers: object = None,
-                 endpoints: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: PoolConfig,
+        clients: Mapping[str, AgentClient],
+        *,
+        servers: object = None,
+        endpoints: Mapping[str, str] | None = None,
+    ) -> None:
         self.config = config
         self._clients = dict(clients)
         self._servers = servers
@@ -30,7 +37,9 @@ class AgentPool:
         """Agent id → base URL actually used (local servers get a fresh loopback port)."""
 
     @classmethod
-    def start(cls, config: PoolConfig, agent_ids: Iterable[str], *, log_dir: Path | None = None) -> AgentPool:
+    def start(
+        cls, config: PoolConfig, agent_ids: Iterable[str], *, log_dir: Path | None = None, source: str = "pool"
+    ) -> AgentPool:
         """Start one llama.cpp server per distinct local model among `agent_ids` and build clients.
 
         Raises:
@@ -46,14 +55,21 @@ class AgentPool:
         local_models: dict[Path, tuple[str, str | None]] = {}
         for agent in agents:
             if agent.local is not None:
-                path, entry = resolve_gguf(agent.local)
+                where = f"agents[{config.agent_ids.index(agent.id)}].local"
+                path, entry = resolve_gguf(agent.local, source=source, where=where)
                 alias = entry.name if entry else path.stem
                 local_models.setdefault(path, (alias, entry.chat_template if entry else None))
         servers = LocalServers(
             [
-                LocalServer(path, alias, threads=config.local.threads, ctx=config.local.ctx,
-                            chat_template=template, log_dir=log_dir or get_settings().logs_dir,
-                            startup_timeout_s=config.local.startup_timeout_s)
+                LocalServer(
+                    path,
+                    alias,
+                    threads=config.local.threads,
+                    ctx=config.local.ctx,
+                    chat_template=template,
+                    log_dir=log_dir or get_settings().logs_dir,
+                    startup_timeout_s=config.local.startup_timeout_s,
+                )
                 for path, (alias, template) in local_models.items()
             ]
         )
@@ -64,7 +80,7 @@ class AgentPool:
             endpoints: dict[str, str] = {}
             for agent in agents:
                 if agent.local is not None:
-                    path, _ = resolve_gguf(agent.local)
+                    path, _ = resolve_gguf(agent.local, source=source)
                     base_url = servers[local_models[path][0]].base_url
                     budget = budgets[LOCAL_BUDGET]
                     extra = {"cache_prompt": False} if config.local.bit_identical else {}
@@ -72,9 +88,16 @@ class AgentPool:
                     base_url = agent.base_url or ""
                     budget = budgets.setdefault(base_url, RequestBudget(base_url, config.remote_concurrency))
                     extra = {}
-                model = build_chat_model(agent, base_url, seed=config.seed, temperature=config.temperature,
-                                         extra_body=extra)
-                clients[agent.id] = AgentClient(agent, model, budget)
+                factory = partial(
+                    build_chat_model,
+                    agent,
+                    base_url,
+                    seed=config.seed,
+                    temperature=config.temperature,
+                    extra_body=extra,
+                    loopback=agent.local is not None,
+                )
+                clients[agent.id] = AgentClient(agent, factory, budget)
                 endpoints[agent.id] = base_url
         except BaseException:
             servers.stop_all()
@@ -82,27 +105,37 @@ class AgentPool:
         return cls(config, clients, servers=servers, endpoints=endpoints)
 
     @classmethod
-    def from_chat_models(cls, config: PoolConfig, models: Mapping[str, BaseChatModel], *,
-                         concurrency: int = 1) -> AgentPool:
+    def from_chat_models(
+        cls, config: PoolConfig, models: Mapping[str, BaseChatModel], *, concurrency: int = 1
+    ) -> AgentPool:
         """A pool over given chat models (scripted fakes in unit tests, any LangChain model in notebooks)."""
         budget = RequestBudget("given", concurrency)
-        return cls(config, {agent_id: AgentClient(cls._known(config, agent_id), model, budget)
-                            for agent_id, model in models.items()})
+        return cls(
+            config,
+            {agent_id: AgentClient(cls._known(config, agent_id), model, budget) for agent_id, model in models.items()},
+        )
 
     @staticmethod
     def _known(config: PoolConfig, agent_id: str):
         if agent_id not in config.agent_ids:
-            raise ConfigError("pool", "agents",
-                              f"unknown agent {agent_id!r}.{did_you_mean(agent_id, config.agent_ids)} "
-                              f"Agents: {list(config.agent_ids)}")
+            raise ConfigError(
+                "pool",
+                "agents",
+                f"unknown agent {agent_id!r}.{did_you_mean(agent_id, config.agent_ids)} "
+                f"Agents: {list(config.agent_ids)}",
+            )
         return config.agent(agent_id)
 
     def client(self, agent_id: str) -> AgentClient:
         try:
             return self._clients[agent_id]
         except KeyError:
-            raise ConfigError("pool", "agents", f"agent {agent_id!r} was not started for this run; started: "
-                              f"{sorted(self._clients)}{did_you_mean(agent_id, self._clients)}") from None
+            raise ConfigError(
+                "pool",
+                "agents",
+                f"agent {agent_id!r} was not started for this run; started: "
+                f"{sorted(self._clients)}{did_you_mean(agent_id, self._clients)}",
+            ) from None
 
     @property
     def agent_ids(self) -> tuple[str, ...]:
@@ -116,6 +149,7 @@ class AgentPool:
     def __enter__(self) -> AgentPool:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

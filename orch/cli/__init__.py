@@ -15,8 +15,12 @@ from orch.errors import OrchError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(help="orch — many analyses, one merge: discrete-choice answers from a team of LLMs.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="orch — many analyses, one merge: discrete-choice answers from a team of LLMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 app.command()(ask)
 app.command()(run)
 app.command()(ui)

@@ -38,9 +38,13 @@ def _item_from_file(path: Path) -> Item:
 
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question text.")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="An option, in order A, B, …; "
-                                                      "none makes it a numeric question.")] = None,
-    item: Annotated[Path | None, typer.Option("--item", help="A JSON item {question, options, answer?} instead.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="An option, in order A, B, …; none makes it a numeric question."),
+    ] = None,
+    item: Annotated[
+        Path | None, typer.Option("--item", help="A JSON item {question, options, answer?} instead.")
+    ] = None,
     answer: Annotated[str | None, typer.Option("--answer", help="The gold answer, if you know it.")] = None,
     graph: GraphOpt = "orch",
     config: ConfigOpt = None,
@@ -56,16 +60,21 @@ def ask(
     elif question:
         digest = hashlib.sha256(json.dumps([question, option or []]).encode()).hexdigest()[:12]
         try:
-            the_item = Item(id=f"ask/{digest}", question=question, options=tuple(option) if option else None,
-                            answer=answer)
+            the_item = Item(
+                id=f"ask/{digest}", question=question, options=tuple(option) if option else None, answer=answer
+            )
         except ValidationError as exc:
             raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
     else:
         raise typer.BadParameter("give a QUESTION with -o options, or --item FILE.json")
     session = Session(graph, config)
     tracker = Tracker()
-    with tracker.start_run(tracker.experiment_name("ask"), f"ask {session.spec.name}",
-                           tags={"orch.command": "ask"}) as run_id, ExitStack() as stack:
+    with (
+        tracker.start_run(
+            tracker.experiment_name("ask"), f"ask {session.spec.name}", tags={"orch.command": "ask"}
+        ) as run_id,
+        ExitStack() as stack,
+    ):
         with console.status(f"Starting {len(session.agents)} agent(s): {', '.join(session.agents)}"):
             runner = stack.enter_context(session.runner())
         tracker.log_params(run_params(session, runner, item_id=the_item.id))

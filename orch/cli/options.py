@@ -9,9 +9,24 @@ import typer
 
 __all__ = ["ConcurrencyOpt", "ConfigOpt", "GraphOpt", "JsonOpt"]
 
-GraphOpt = Annotated[str, typer.Option("--graph", "-g", help="Built-in graph name (orch graph list) or a spec .yaml path.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="ORCH_CONFIG",
-                                                help="Pool config YAML (agents, panel, roles). Default: the embedded local pool.")]
-ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once. Each backend still "
-                                            "caps its own requests (local servers: 1 by default).")]
+GraphOpt = Annotated[
+    str, typer.Option("--graph", "-g", help="Built-in graph name (orch graph list) or a spec .yaml path.")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="ORCH_CONFIG",
+        help="Pool config YAML (agents, panel, roles). Default: the embedded local pool.",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        help="Items in flight at once. Each backend still caps its own requests (local servers: 1 by default).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]

@@ -37,21 +37,31 @@ def analyses_table(result: ItemResult) -> Table:
         answer = a.answer or "[red]invalid[/]"
         if gold and a.answer:
             answer = f"{a.answer} {_mark(a.answer == gold)}"
-        table.add_row(str(number), a.agent, a.facet or "", answer, conf, a.path,
-                      f"{a.usage.input_tokens}/{a.usage.output_tokens}", f"{a.usage.latency_ms / 1000:.1f}",
-                      _short(points, 120))
+        table.add_row(
+            str(number),
+            a.agent,
+            a.facet or "",
+            answer,
+            conf,
+            a.path,
+            f"{a.usage.input_tokens}/{a.usage.output_tokens}",
+            f"{a.usage.latency_ms / 1000:.1f}",
+            _short(points, 120),
+        )
     return table
 
 
 def decision_lines(result: ItemResult) -> list[str]:
     d = result.decision
     lines = []
-    how = {"merge": f"merged by {d.agent} (reply read by: {d.path})",
-           "merge_fallback_vote": f"merge reply from {d.agent} unreadable → confidence-weighted vote {d.tally}",
-           "merge_fallback_order": f"merge reply unreadable → tied vote {d.tally} broken by agent priority",
-           "vote": f"majority vote {d.tally}" + (f" ({d.note})" if d.note else ""),
-           "direct": f"answered directly by {d.agent} (read by: {d.path})",
-           "none": "no valid answer"}[d.method]
+    how = {
+        "merge": f"merged by {d.agent} (reply read by: {d.path})",
+        "merge_fallback_vote": f"merge reply from {d.agent} unreadable → confidence-weighted vote {d.tally}",
+        "merge_fallback_order": f"merge reply unreadable → tied vote {d.tally} broken by agent priority",
+        "vote": f"majority vote {d.tally}" + (f" ({d.note})" if d.note else ""),
+        "direct": f"answered directly by {d.agent} (read by: {d.path})",
+        "none": "no valid answer",
+    }[d.method]
     lines.append(f"Decision: {how}")
     if result.answer is not None and result.item.options is not None:
         final = f"[bold]{result.answer}[/]. {result.item.option_text(result.answer)}"
@@ -60,23 +70,39 @@ def decision_lines(result: ItemResult) -> list[str]:
     lines.append(f"Answer: {final}")
     if result.item.answer is not None:
         lines.append(f"Gold: {result.item.answer} {_mark(result.correct)}")
-    lines.append(f"Time: {result.latency_ms / 1000:.1f} s (analyses {result.analysis_ms / 1000:.1f} s, "
-                 f"decision {result.decision_ms / 1000:.1f} s); tokens in/out {result.usage.input_tokens}/"
-                 f"{result.usage.output_tokens}; {result.usage.calls} calls")
+    lines.append(
+        f"Time: {result.latency_ms / 1000:.1f} s (analyses {result.analysis_ms / 1000:.1f} s, "
+        f"decision {result.decision_ms / 1000:.1f} s); tokens in/out {result.usage.input_tokens}/"
+        f"{result.usage.output_tokens}; {result.usage.calls} calls"
+    )
     return lines
 
 
 def items_table(results: Sequence[ItemResult]) -> Table:
     agents = sorted({(a.agent, a.slot) for r in results for a in r.analyses})
     table = Table(title="Items", title_justify="left")
-    for column in ("item", "gold", "answer", "", "how", *(f"{a}{'#' + str(s) if s else ''}" for a, s in agents),
-                   "seconds"):
+    for column in (
+        "item",
+        "gold",
+        "answer",
+        "",
+        "how",
+        *(f"{a}{'#' + str(s) if s else ''}" for a, s in agents),
+        "seconds",
+    ):
         table.add_column(column)
     for r in results:
         by_agent = {(a.agent, a.slot): a for a in r.analyses}
         cells = [(by_agent[k].answer or "∅") if k in by_agent else "" for k in agents]
-        table.add_row(r.item.id, r.item.answer or "", r.answer or "∅", _mark(r.correct), r.decision.method, *cells,
-                      f"{r.latency_ms / 1000:.1f}")
+        table.add_row(
+            r.item.id,
+            r.item.answer or "",
+            r.answer or "∅",
+            _mark(r.correct),
+            r.decision.method,
+            *cells,
+            f"{r.latency_ms / 1000:.1f}",
+        )
     return table
 
 
@@ -91,12 +117,16 @@ def summary_lines(summary: RunSummary) -> list[str]:
     lines = []
     if summary.accuracy is not None:
         low, high = wilson(summary.correct, summary.graded)
-        lines.append(f"Accuracy: {summary.correct}/{summary.graded} = {summary.accuracy:.1%} "
-                     f"(95% Wilson CI {low:.1%}–{high:.1%}); invalid answers: {summary.invalid}")
-    lines.append(f"Latency per item: mean {summary.latency_ms_mean / 1000:.1f} s (analyses "
-                 f"{summary.analysis_ms_mean / 1000:.1f} s + decision {summary.decision_ms_mean / 1000:.1f} s), "
-                 f"p95 {summary.latency_ms_p95 / 1000:.1f} s; tokens in/out per item "
-                 f"{summary.input_tokens_per_item:.0f}/{summary.output_tokens_per_item:.0f}")
+        lines.append(
+            f"Accuracy: {summary.correct}/{summary.graded} = {summary.accuracy:.1%} "
+            f"(95% Wilson CI {low:.1%}–{high:.1%}); invalid answers: {summary.invalid}"
+        )
+    lines.append(
+        f"Latency per item: mean {summary.latency_ms_mean / 1000:.1f} s (analyses "
+        f"{summary.analysis_ms_mean / 1000:.1f} s + decision {summary.decision_ms_mean / 1000:.1f} s), "
+        f"p95 {summary.latency_ms_p95 / 1000:.1f} s; tokens in/out per item "
+        f"{summary.input_tokens_per_item:.0f}/{summary.output_tokens_per_item:.0f}"
+    )
     for a in summary.agents:
         paths = ", ".join(f"{p} {c}" for p, c in a.paths.items())
         acc = f"own answers right {a.correct}/{a.outputs}; " if summary.graded else ""

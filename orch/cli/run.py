@@ -45,16 +45,36 @@ def run(
     session = Session(graph, config)
     tracker = Tracker()
     results: list[ItemResult] = []
-    with tracker.start_run(tracker.experiment_name("run", "mmlu"), f"{session.spec.name} mmlu n={len(items)}",
-                           tags={"orch.command": "run", "orch.benchmark": "mmlu"}) as run_id, ExitStack() as stack:
+    with (
+        tracker.start_run(
+            tracker.experiment_name("run", "mmlu"),
+            f"{session.spec.name} mmlu n={len(items)}",
+            tags={"orch.command": "run", "orch.benchmark": "mmlu"},
+        ) as run_id,
+        ExitStack() as stack,
+    ):
         with console.status(f"Starting {len(session.agents)} agent(s): {', '.join(session.agents)}"):
             runner = stack.enter_context(session.runner())
-        tracker.log_params(run_params(session, runner, benchmark="mmlu", n_items=len(items), subject=subject or "",
-                                      item_ids_head=",".join(i.id for i in items[:20])))
+        tracker.log_params(
+            run_params(
+                session,
+                runner,
+                benchmark="mmlu",
+                n_items=len(items),
+                subject=subject or "",
+                item_ids_head=",".join(i.id for i in items[:20]),
+            )
+        )
         log_graph(tracker, session, runner)
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("accuracy {task.fields[accuracy]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                   TimeRemainingColumn())
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("accuracy {task.fields[accuracy]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(session.spec.name, total=len(items), accuracy="–")
 
@@ -64,8 +84,9 @@ def run(
                 tracker.log_metrics({"running_accuracy": right / len(results)}, step=len(results))
                 progress.update(task, advance=1, accuracy=f"{right}/{len(results)} = {right / len(results):.0%}")
 
-            ordered = asyncio.run(runner.answer_all(items, concurrency=concurrency, on_result=on_result,
-                                                    item_context=tracker.item_trace))
+            ordered = asyncio.run(
+                runner.answer_all(items, concurrency=concurrency, on_result=on_result, item_context=tracker.item_trace)
+            )
         summary = log_results(tracker, ordered)
     console.print(items_table(ordered))
     for line in summary_lines(summary):

@@ -21,8 +21,18 @@ def ui(port: Annotated[int, typer.Option("--port", "-p")] = 5000) -> None:
     uri = Tracker().tracking_uri
     console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     try:
         raise typer.Exit(subprocess.call(command, env=env))
     except KeyboardInterrupt:
