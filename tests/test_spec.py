@@ -193,3 +193,13 @@ def test_shipped_json_schema_is_current() -> None:
     assert json.loads((BUILTIN_DIR / "graph.schema.json").read_text()) == GraphSpec.model_json_schema(), (
         "run `orch graph schema` to regenerate graphs/graph.schema.json"
     )
+
+
+def test_png_is_drawn_without_graphviz_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orch.graphs.draw as draw
+
+    spec, _ = load_graph_spec("orch-paper")
+    assert [row[0] for row in draw.layers(spec)] == ["START", "decompose", "analyze", "merge", "END"]
+    monkeypatch.setattr(draw.shutil, "which", lambda _: None)
+    out = draw.render_png(spec, tmp_path / "g.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
