@@ -111,7 +111,7 @@ def _check_edges(spec: GraphSpec, nodes: dict[str, Node], source: str) -> None:
                 f"nodes.{node_id}.fan_out",
                 f"a fanned-out node needs exactly one incoming edge, it has {len(predecessors[node_id])}",
             )
-    deciders = [n for n, node in nodes.items() if node.decides and spec.nodes[n].fan_out is None]
+    deciders = [n for n, node in nodes.items() if node.writes_decision(spec.nodes[n].fan_out is not None)]
     if not deciders:
         raise SpecError(
             source, "nodes", "no node decides the answer: add a merge, a vote, or a direct node without fan_out"

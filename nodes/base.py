@@ -39,6 +39,10 @@ class Node(ABC):
         self.node_id = node_id
         self.config = config
 
+    def writes_decision(self, fanned_out: bool) -> bool:
+        """Whether this node, placed as in the spec, writes the graph's final `decision`."""
+        return self.decides and not fanned_out
+
     @abstractmethod
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         """Read the state (or a fan-out payload) and return the channel updates."""

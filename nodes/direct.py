@@ -12,7 +12,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import Field
 
+from orch.backends.chat import AgentClient
 from orch.errors import BackendError
+from orch.items import Item
 from orch.nodes.base import Node, NodeConfig, register_node
 from orch.nodes.calls import usage_of
 from orch.nodes.prompts import direct_system, question_block
@@ -29,6 +31,11 @@ class DirectConfig(NodeConfig):
     """The agent (id or role) when not fanned out."""
     reasoning_chars: int = Field(0, ge=0, le=8000)
     """0: the answer alone. More: bounded step-by-step reasoning before the answer."""
+    samples: int = Field(1, ge=1, le=64)
+    """More than 1: that many answers from the same agent, with seeds seed, seed+1, … (self-consistency);
+    follow the node with a `vote`."""
+    temperature: float | None = Field(None, ge=0)
+    """Overrides the pool's temperature for this node (self-consistency needs > 0)."""
 
 
 @register_node
@@ -39,6 +46,9 @@ class Direct(Node):
     agent_fields = ("agent",)
     config: DirectConfig
 
+    def writes_decision(self, fanned_out: bool) -> bool:
+        return not fanned_out and self.config.samples == 1
+
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         item = item_of(state)
         fanned_out = "agent" in state
@@ -48,36 +58,16 @@ class Direct(Node):
             agent, slot = resolve_agent(self.config.agent, state, runtime.context), 0
         else:
             raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
-        messages = [
-            SystemMessage(direct_system(item, reasoning_chars=self.config.reasoning_chars)),
-            HumanMessage(question_block(item)),
+        client = runtime.context.client(agent)
+        outputs = [
+            await self._answer(
+                client, item, agent, slot + i, seed=None if self.config.samples == 1 else client.seed + i
+            )
+            for i in range(self.config.samples)
         ]
-        base = {"agent": agent, "node": self.node_id, "kind": "direct", "slot": slot}
-        started = time.time()
-        try:
-            completion = await runtime.context.client(agent).complete(
-                messages,
-                schema=choice_schema(item, reasoning_chars=self.config.reasoning_chars),
-                schema_name="answer",
-                max_tokens=tokens_for(self.config.reasoning_chars, 2),
-            )
-        except BackendError as exc:
-            output = AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
-        else:
-            answer, path, fields = read_choice(completion.text, item)
-            reasoning = fields.get("reasoning")
-            output = AgentOutput(
-                **base,
-                answer=answer,
-                path=path,
-                raw=completion.text,
-                reasoning=reasoning if isinstance(reasoning, str) else None,
-                usage=usage_of(completion),
-                started_at=completion.started_at,
-                ended_at=completion.ended_at,
-            )
-        update: dict = {"analyses": [output.model_dump()]}
-        if not fanned_out:
+        update: dict = {"analyses": [o.model_dump() for o in outputs]}
+        if self.writes_decision(fanned_out):
+            output = outputs[0]
             update["decision"] = Decision(
                 answer=output.answer,
                 node=self.node_id,
@@ -90,3 +80,34 @@ class Direct(Node):
                 ended_at=output.ended_at,
             ).model_dump()
         return update
+
+    async def _answer(self, client: AgentClient, item: Item, agent: str, slot: int, seed: int | None) -> AgentOutput:
+        messages = [
+            SystemMessage(direct_system(item, reasoning_chars=self.config.reasoning_chars)),
+            HumanMessage(question_block(item)),
+        ]
+        base = {"agent": agent, "node": self.node_id, "kind": "direct", "slot": slot}
+        started = time.time()
+        try:
+            completion = await client.complete(
+                messages,
+                schema=choice_schema(item, reasoning_chars=self.config.reasoning_chars),
+                schema_name="answer",
+                max_tokens=tokens_for(self.config.reasoning_chars, 2),
+                temperature=self.config.temperature,
+                seed=seed,
+            )
+        except BackendError as exc:
+            return AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
+        answer, path, fields = read_choice(completion.text, item)
+        reasoning = fields.get("reasoning")
+        return AgentOutput(
+            **base,
+            answer=answer,
+            path=path,
+            raw=completion.text,
+            reasoning=reasoning if isinstance(reasoning, str) else None,
+            usage=usage_of(completion),
+            started_at=completion.started_at,
+            ended_at=completion.ended_at,
+        )

@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 import openai
@@ -21,6 +21,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from orch.backends.budget import RequestBudget
+from orch.backends.cache import CallCache, ReplayMiss, call_key
 from orch.config import AgentConfig
 from orch.errors import BackendError
 
@@ -41,6 +42,8 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
+    cached: bool = False
+    """Served from the call cache: no model ran; tokens, cost and latency are the original call's."""
 
 
 def build_chat_model(
@@ -79,16 +82,30 @@ class AgentClient:
     """Calls one agent's model under its backend's request budget."""
 
     def __init__(
-        self, agent: AgentConfig, chat_model: BaseChatModel | Callable[[], BaseChatModel], budget: RequestBudget
+        self,
+        agent: AgentConfig,
+        chat_model: BaseChatModel | Callable[[], BaseChatModel],
+        budget: RequestBudget,
+        *,
+        identity: Mapping[str, object] | None = None,
+        cache: CallCache | None = None,
+        seed: int = 0,
+        temperature: float = 0.0,
     ) -> None:
         """`chat_model` is a model, or a factory called once per event loop (async HTTP clients
-        belong to the loop that opened them, and a pool may outlive several `asyncio.run`)."""
+        belong to the loop that opened them, and a pool may outlive several `asyncio.run`).
+        `identity` names the model behind the agent for the call cache (file hash or endpoint +
+        model name, never a port); `seed` and `temperature` are the defaults each call sends."""
         self.agent = agent
         self._chat_model = chat_model
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BaseChatModel] = (
             weakref.WeakKeyDictionary()
         )
         self.budget = budget
+        self.identity = dict(identity or {"agent": agent.id, "model": agent.model})
+        self.cache = cache
+        self.seed = seed
+        self.temperature = temperature
 
     @property
     def chat_model(self) -> BaseChatModel:
@@ -111,19 +128,46 @@ class AgentClient:
         schema: dict | None = None,
         schema_name: str = "answer",
         max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Send `messages`; with `schema`, ask for JSON matching it (grammar-enforced by llama.cpp).
+
+        Args:
+            temperature, seed: override the pool's defaults for this call (self-consistency samples).
 
         Raises:
             BackendError: the endpoint failed after the model's own retries (timeouts, 5xx,
                 refused connections). Unreadable output is not an error here: the caller parses it.
+            ReplayMiss: replaying from the cache and this call is not in it.
         """
-        kwargs: dict[str, object] = {"max_tokens": min(max_tokens or self.agent.max_tokens, self.agent.max_tokens)}
+        kwargs: dict[str, object] = {
+            "max_tokens": min(max_tokens or self.agent.max_tokens, self.agent.max_tokens),
+            "temperature": self.temperature if temperature is None else temperature,
+            "seed": self.seed if seed is None else seed,
+        }
         if schema is not None and self.agent.structured_output == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": schema_name, "schema": schema, "strict": True},
             }
+        key = None
+        if self.cache is not None:
+            key = call_key(self.identity, kwargs, messages, self.cache.prompt_version)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return Completion.model_validate({**hit, "queued_ms": 0.0, "cached": True})
+            if self.cache.replay:
+                raise ReplayMiss(
+                    f"replay: agent {self.agent.id!r} has no cached reply for this call (key {key[:12]}); "
+                    "run without --replay to call the model"
+                )
+        completion = await self._call(messages, kwargs)
+        if self.cache is not None and key is not None:
+            self.cache.put(key, self.agent.id, completion.model_dump(exclude={"queued_ms", "cached"}))
+        return completion
+
+    async def _call(self, messages: Sequence[BaseMessage], kwargs: dict[str, object]) -> Completion:
         queued = time.perf_counter()
         async with self.budget.slot():
             started = time.perf_counter()

@@ -10,13 +10,18 @@ from types import TracebackType
 from langchain_core.language_models import BaseChatModel
 
 from orch.backends.budget import RequestBudget
+from orch.backends.cache import CallCache
 from orch.backends.chat import AgentClient, build_chat_model
 from orch.config import PoolConfig
-from orch.errors import ConfigError, did_you_mean
+from orch.errors import BackendError, ConfigError, did_you_mean
 
 __all__ = ["AgentPool"]
 
 LOCAL_BUDGET = "local"
+
+
+def _offline() -> BaseChatModel:
+    raise BackendError("replaying from the call cache: no model is running")
 
 
 class AgentPool:
@@ -38,9 +43,17 @@ class AgentPool:
 
     @classmethod
     def start(
-        cls, config: PoolConfig, agent_ids: Iterable[str], *, log_dir: Path | None = None, source: str = "pool"
+        cls,
+        config: PoolConfig,
+        agent_ids: Iterable[str],
+        *,
+        log_dir: Path | None = None,
+        source: str = "pool",
+        cache: CallCache | None = None,
     ) -> AgentPool:
         """Start one llama.cpp server per distinct local model among `agent_ids` and build clients.
+
+        With a replaying `cache`, no server starts: every call must come from the cache.
 
         Raises:
             ConfigError: an agent id is unknown, or a local model is not installed.
@@ -50,55 +63,77 @@ class AgentPool:
         from orch.backends.llamacpp import LocalServer, LocalServers
         from orch.settings import get_settings
 
-        wanted = sorted(set(agent_ids))
-        agents = [cls._known(config, agent_id) for agent_id in wanted]
-        local_models: dict[Path, tuple[str, str | None]] = {}
+        offline = cache is not None and cache.replay
+        agents = [cls._known(config, agent_id) for agent_id in sorted(set(agent_ids))]
+        local: dict[str, tuple[Path, str, str | None, str]] = {}  # agent id → (gguf, alias, template, sha)
         for agent in agents:
             if agent.local is not None:
                 where = f"agents[{config.agent_ids.index(agent.id)}].local"
                 path, entry = resolve_gguf(agent.local, source=source, where=where)
-                alias = entry.name if entry else path.stem
-                local_models.setdefault(path, (alias, entry.chat_template if entry else None))
-        servers = LocalServers(
-            [
-                LocalServer(
+                stat = path.stat()
+                sha = entry.sha256 if entry else f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+                local[agent.id] = (
                     path,
-                    alias,
-                    threads=config.local.threads,
-                    ctx=config.local.ctx,
-                    chat_template=template,
-                    log_dir=log_dir or get_settings().logs_dir,
-                    startup_timeout_s=config.local.startup_timeout_s,
+                    entry.name if entry else path.stem,
+                    entry.chat_template if entry else None,
+                    sha,
                 )
-                for path, (alias, template) in local_models.items()
-            ]
-        )
-        servers.start_all()
+        servers = LocalServers()
+        if not offline:
+            by_file = {path: (alias, template) for path, alias, template, _ in local.values()}
+            for path, (alias, template) in by_file.items():
+                servers.add(
+                    LocalServer(
+                        path,
+                        alias,
+                        threads=config.local.threads,
+                        ctx=config.local.ctx,
+                        chat_template=template,
+                        log_dir=log_dir or get_settings().logs_dir,
+                        startup_timeout_s=config.local.startup_timeout_s,
+                    )
+                )
+            servers.start_all()
         try:
-            budgets: dict[str, RequestBudget] = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
+            budgets = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
             clients: dict[str, AgentClient] = {}
             endpoints: dict[str, str] = {}
             for agent in agents:
-                if agent.local is not None:
-                    path, _ = resolve_gguf(agent.local, source=source)
-                    base_url = servers[local_models[path][0]].base_url
+                if agent.id in local:
+                    _, alias, template, sha = local[agent.id]
+                    base_url = "" if offline else servers[alias].base_url
                     budget = budgets[LOCAL_BUDGET]
-                    extra = {"cache_prompt": False} if config.local.bit_identical else {}
+                    extra: dict[str, object] = {"cache_prompt": False} if config.local.bit_identical else {}
+                    identity = {"gguf_sha256": sha, "chat_template": template}
                 else:
                     base_url = agent.base_url or ""
                     budget = budgets.setdefault(base_url, RequestBudget(base_url, config.remote_concurrency))
                     extra = {}
-                factory = partial(
-                    build_chat_model,
+                    identity = {"base_url": base_url, "model": agent.model}
+                identity["extra_body"] = {**extra, **agent.extra_body}
+                factory = (
+                    _offline
+                    if offline
+                    else partial(
+                        build_chat_model,
+                        agent,
+                        base_url,
+                        seed=config.seed,
+                        temperature=config.temperature,
+                        extra_body=extra,
+                        loopback=agent.id in local,
+                    )
+                )
+                clients[agent.id] = AgentClient(
                     agent,
-                    base_url,
+                    factory,
+                    budget,
+                    identity=identity,
+                    cache=cache,
                     seed=config.seed,
                     temperature=config.temperature,
-                    extra_body=extra,
-                    loopback=agent.local is not None,
                 )
-                clients[agent.id] = AgentClient(agent, factory, budget)
-                endpoints[agent.id] = base_url
+                endpoints[agent.id] = base_url or "(replay)"
         except BaseException:
             servers.stop_all()
             raise
@@ -106,14 +141,27 @@ class AgentPool:
 
     @classmethod
     def from_chat_models(
-        cls, config: PoolConfig, models: Mapping[str, BaseChatModel], *, concurrency: int = 1
+        cls,
+        config: PoolConfig,
+        models: Mapping[str, BaseChatModel],
+        *,
+        concurrency: int = 1,
+        cache: CallCache | None = None,
     ) -> AgentPool:
         """A pool over given chat models (scripted fakes in unit tests, any LangChain model in notebooks)."""
         budget = RequestBudget("given", concurrency)
-        return cls(
-            config,
-            {agent_id: AgentClient(cls._known(config, agent_id), model, budget) for agent_id, model in models.items()},
-        )
+        clients = {
+            agent_id: AgentClient(
+                cls._known(config, agent_id),
+                model,
+                budget,
+                cache=cache,
+                seed=config.seed,
+                temperature=config.temperature,
+            )
+            for agent_id, model in models.items()
+        }
+        return cls(config, clients)
 
     @staticmethod
     def _known(config: PoolConfig, agent_id: str):
