@@ -130,4 +130,11 @@ class GraphRunner:
                 on_result(result)
             return result
 
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        # A task group cancels the items still in flight when one fails or the run is interrupted;
+        # the first failure is re-raised as itself, so callers catch `OrchError` and friends as usual.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(item)) for item in items]
+        except BaseExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return [task.result() for task in tasks]

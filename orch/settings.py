@@ -27,6 +27,10 @@ class OrchSettings(BaseSettings):
     data_dir: Path = Path("../shared/data")
     """Benchmark files no package ships (MMLU-Pro, GSM8K), relative to the working directory."""
 
+    state_dir: Path = Path(".orch")
+    """Evaluation state beside `mlflow.db`: finished item results (`evals.sqlite`) and the
+    content-addressed call cache (`calls.sqlite`). Delete it to start over."""
+
     mlflow_config: Path = Path("mlflow.yaml")
     """MLflow settings file; a missing file means MLflow's own defaults."""
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow is imported anywhere
+# Before mlflow is imported anywhere: no telemetry, and no fetch of MLflow's model price catalog
+# from GitHub when traces of LLM calls are logged (orch runs offline and prices calls itself).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 
 import hashlib
 import json
@@ -35,6 +38,7 @@ __all__ = [
     "ExperimentNames",
     "MlflowSettings",
     "Tracker",
+    "configure_tracking",
     "load_mlflow_settings",
     "metric_key",
 ]
@@ -87,6 +91,13 @@ def load_mlflow_settings(path: Path | None = None) -> MlflowSettings:
     return settings
 
 
+def configure_tracking(settings: MlflowSettings) -> str:
+    """Point MLflow at the configured store (`MLFLOW_TRACKING_URI` wins) and return its URI."""
+    if settings.tracking_uri and "MLFLOW_TRACKING_URI" not in os.environ:
+        mlflow.set_tracking_uri(settings.tracking_uri)
+    return mlflow.get_tracking_uri()
+
+
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 
@@ -100,8 +111,7 @@ class Tracker:
 
     def __init__(self, settings: MlflowSettings | None = None) -> None:
         self.settings = settings or load_mlflow_settings()
-        if self.settings.tracking_uri and "MLFLOW_TRACKING_URI" not in os.environ:
-            mlflow.set_tracking_uri(self.settings.tracking_uri)
+        configure_tracking(self.settings)
         self.run_id: str | None = None
         self.experiment_id: str | None = None
 
@@ -116,17 +126,31 @@ class Tracker:
     # -- the run ---------------------------------------------------------------------------
     @contextmanager
     def start_run(
-        self, experiment: str, run_name: str, *, tags: Mapping[str, str] | None = None, nested: bool = False
+        self,
+        experiment: str,
+        run_name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        nested: bool = False,
+        run_id: str | None = None,
     ) -> Iterator[str]:
-        """Open a run (strict: failures raise before any model call); it ends FAILED if an exception escapes."""
+        """Open a run, or reopen `run_id` to resume it (strict: failures raise before any model call).
+
+        The run ends FAILED if an exception escapes (Ctrl-C included) and FINISHED otherwise.
+        """
         experiment_id = mlflow.set_experiment(experiment).experiment_id
         self._configure_tracing()
-        with mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested) as run:
+        if run_id is not None:
+            run_context = mlflow.start_run(run_id=run_id, nested=nested)
+        else:
+            run_context = mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested)
+        with run_context as run:
             self.run_id, self.experiment_id = run.info.run_id, experiment_id
             try:
                 yield run.info.run_id
             finally:
-                self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
+                if not nested:  # flushing waits on the exporter thread (~1 s): once per top-level run
+                    self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
 
     def _configure_tracing(self) -> None:
         enabled = self.settings.tracing.enabled
@@ -167,7 +191,9 @@ class Tracker:
         self._best_effort(f"log {path.name}", lambda: mlflow.log_artifact(str(path), artifact_path, run_id=self.run_id))
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self._best_effort(f"log {artifact_file}", lambda: mlflow.log_figure(figure, artifact_file, run_id=self.run_id))
+        self._best_effort(
+            f"log {artifact_file}", lambda: mlflow.MlflowClient().log_figure(self.run_id, figure, artifact_file)
+        )
 
     # -- traces ----------------------------------------------------------------------------
     def traced(self, item: Item) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from orch.backends.llamacpp import LocalServer
 from orch.backends.pool import AgentPool
 from orch.config import PoolConfig
 from orch.items import Item
@@ -33,12 +34,13 @@ def _isolated(
     strict.write_text("strict: true\n")
     monkeypatch.setenv("ORCH_MLFLOW_CONFIG", str(strict))
     monkeypatch.delenv("ORCH_CONFIG", raising=False)
+    monkeypatch.setenv("ORCH_STATE_DIR", str(tmp_path / "state"))
     if request.node.get_closest_marker("llamacpp") is None:
 
         def refuse(*_: object, **__: object) -> None:
-            raise AssertionError("unit tests must not start real models; mark the test @pytest.mark.llamacpp")
+            raise AssertionError("unit tests must not start local models; mark the test @pytest.mark.llamacpp")
 
-        monkeypatch.setattr(AgentPool, "start", classmethod(refuse))
+        monkeypatch.setattr(LocalServer, "start", refuse)
 
 
 POOL = PoolConfig.model_validate(

@@ -95,6 +95,7 @@ def test_from_local_reports_config_errors(tmp_path: Path, monkeypatch: pytest.Mo
         LocalServer.from_local("gemma3-270m")
 
 
+@pytest.mark.llamacpp
 def test_unloadable_model_fails_with_log_tail(garbage_gguf: Path, tmp_path: Path) -> None:
     """A real worker that cannot load its file: the error quotes llama.cpp's log and names it."""
     server = LocalServer(garbage_gguf, "broken", log_dir=tmp_path / "logs", startup_timeout_s=60)

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from orch.cli.ask import ask
+from orch.cli.eval import eval_app
 from orch.cli.graph import graph_app
 from orch.cli.models import models_app
 from orch.cli.run import run
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.command()(ask)
 app.command()(run)
 app.command()(ui)
+app.add_typer(eval_app, name="eval")
 app.add_typer(graph_app, name="graph")
 app.add_typer(models_app, name="models")
 

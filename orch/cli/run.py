@@ -12,14 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt
 from orch.cli.render import console, items_table, summary_lines
 from orch.errors import DatasetError, did_you_mean
-from orch.eval.mmlu import load_mmlu
+from orch.eval.datasets import load_benchmark
 from orch.items import Item
 
 __all__ = ["run"]
 
 
 def select_mmlu(limit: int, subject: str | None) -> tuple[Item, ...]:
-    items = load_mmlu()
+    items = load_benchmark("mmlu").items
     if subject is not None:
         subjects = sorted({i.category or "" for i in items})
         items = tuple(i for i in items if i.category == subject)

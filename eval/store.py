@@ -1,0 +1,89 @@
+"""Durable evaluation state in SQLite: each item's result the moment it completes, and each
+evaluation's MLflow run ids, so an interrupted evaluation resumes where it stopped.
+
+Results are keyed by a system key (what determines them: spec, pool, prompts, dataset) and the
+item id, not by evaluation: a larger sample of the same system reuses the items already done.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from orch.runner import ItemResult
+
+__all__ = ["EvaluationRecord", "ResultStore"]
+
+
+class EvaluationRecord(BaseModel):
+    """One evaluation: what was asked and where it is logged."""
+
+    eval_key: str
+    benchmark: str
+    sample: str
+    seed: int
+    systems: list[str]
+    experiment: str
+    parent_run_id: str | None = None
+    system_run_ids: dict[str, str] = {}
+    status: str = "running"
+    created: float = 0.0
+
+
+class ResultStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS results (system_key TEXT NOT NULL, item_id TEXT NOT NULL, "
+            "result TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (system_key, item_id))"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS evaluations (eval_key TEXT PRIMARY KEY, record TEXT NOT NULL, updated REAL)"
+        )
+
+    def load(self, system_key: str, item_ids: Iterable[str]) -> dict[str, ItemResult]:
+        """Finished results among `item_ids` for this system."""
+        wanted = set(item_ids)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT item_id, result FROM results WHERE system_key = ?", (system_key,)
+            ).fetchall()
+        return {item_id: ItemResult.model_validate_json(text) for item_id, text in rows if item_id in wanted}
+
+    def save(self, system_key: str, result: ItemResult) -> None:
+        """Commit one result at once: a crash right after loses nothing already computed."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results (system_key, item_id, result, created) VALUES (?, ?, ?, ?)",
+                (system_key, result.item.id, result.model_dump_json(), time.time()),
+            )
+
+    def evaluation(self, eval_key: str) -> EvaluationRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM evaluations WHERE eval_key = ?", (eval_key,)).fetchone()
+        return EvaluationRecord.model_validate_json(row[0]) if row else None
+
+    def save_evaluation(self, record: EvaluationRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO evaluations (eval_key, record, updated) VALUES (?, ?, ?)",
+                (record.eval_key, record.model_dump_json(), time.time()),
+            )
+
+    def evaluations(self) -> list[EvaluationRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM evaluations ORDER BY updated DESC").fetchall()
+        return [EvaluationRecord.model_validate_json(r[0]) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,215 @@
+"""`orch eval`: compare systems on a benchmark sample (resumable, cached) and inspect past evaluations."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from orch.cli.options import ConcurrencyOpt, ConfigOpt
+from orch.cli.render import console
+
+if TYPE_CHECKING:
+    from orch.eval.report import EvalReport
+    from orch.eval.systems import System
+    from orch.runner import ItemResult
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(
+    help="Compare systems (single agents, CoT, vote, ORCH, self-consistency, any graph) on a benchmark sample.",
+    invoke_without_command=True,
+)
+
+
+def _interrupt_on_sigterm() -> None:
+    """`kill` stops an evaluation like Ctrl-C does: results so far are kept, servers stop, runs resume."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def report_table(report: EvalReport) -> Table:
+    target = next((r.name for r in report.rows if not r.baseline), None)
+    vs = {c.comparison.baseline: c for c in report.comparisons if c.comparison.target == target}
+    table = Table(
+        title=f"{report.benchmark} {report.sample} (seed {report.seed}): {report.n_items} items", title_justify="left"
+    )
+    for column in (
+        "system",
+        "accuracy",
+        "95% CI",
+        "invalid",
+        "tokens/item",
+        "calls/item",
+        "p50 s",
+        f"{target} − system",
+        "McNemar p (Holm)",
+        "b/c",
+    ):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for r in report.rows:
+        c = vs.get(r.name)
+        flag = " ⚠" if c and c.flagged else ""
+        table.add_row(
+            r.name,
+            f"{r.accuracy.value:.1%}",
+            f"{r.accuracy.ci_low:.1%}–{r.accuracy.ci_high:.1%}",
+            f"{r.invalid.value:.1%}",
+            f"{r.tokens_per_item:.0f}",
+            f"{r.calls_per_item:.1f}",
+            f"{r.latency_p50_s:.1f}",
+            f"{c.comparison.diff:+.1%}{flag}" if c else "",
+            f"{c.comparison.p_holm:.3f}" if c else "",
+            f"{c.comparison.b}/{c.comparison.c}" if c else "",
+        )
+    return table
+
+
+@eval_app.callback()
+def evaluate_command(
+    ctx: typer.Context,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            "--benchmark", "-b", help="mmlu, mmlu-pro, mmlu-pro-validation, gsm8k, or a JSONL/CSV/Parquet path."
+        ),
+    ] = None,
+    sample: Annotated[
+        str, typer.Option("--sample", "-s", help="paper, paper:N, stratified:N, first:N or all.")
+    ] = "paper",
+    systems: Annotated[
+        str | None,
+        typer.Option(
+            "--systems",
+            help="Comma-separated: single:ID|*, cot:ID|*, vote, "
+            "sc[:ID[:K]], or any graph name/path. Default: single:*,cot:*,vote,"
+            "orch,sc.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Sample seed.")] = 0,
+    concurrency: ConcurrencyOpt = 1,
+    replay: Annotated[bool, typer.Option("--replay", help="Refuse any uncached model call (offline re-run).")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="New MLflow runs even if this evaluation exists.")] = False,
+    exclude_sample: Annotated[
+        str | None,
+        typer.Option("--exclude-sample", help="Leave out this preset's items (same seed): a development split."),
+    ] = None,
+    trace_rate: Annotated[
+        float | None,
+        typer.Option("--trace-rate", min=0, max=1, help="Fraction of items traced (default: mlflow.yaml)."),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run or resume an evaluation; one MLflow parent run, one nested run per system."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if benchmark is None:
+        raise typer.BadParameter("give --benchmark (or a subcommand: report, list)", param_hint="--benchmark")
+    from orch.eval.evaluate import EvalHooks, EvalRequest, evaluate
+
+    _interrupt_on_sigterm()
+    request = EvalRequest(
+        benchmark=benchmark,
+        sample=sample,
+        systems=systems,
+        seed=seed,
+        concurrency=concurrency,
+        replay=replay,
+        fresh=fresh,
+        exclude_sample=exclude_sample,
+        trace_rate=trace_rate,
+    )
+    columns = (
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    tasks: dict[str, TaskID] = {}
+    right: dict[str, list[int]] = {}
+    started = time.perf_counter()
+    with Progress(*columns, console=console) as progress:
+
+        def system_started(system: System, total: int, done: int) -> None:
+            tasks[system.name] = progress.add_task(system.name, total=total, completed=done, acc="–")
+            right[system.name] = [0, 0]
+
+        def item_done(system: System, result: ItemResult) -> None:
+            tally = right[system.name]
+            tally[0] += bool(result.correct)
+            tally[1] += 1
+            progress.update(tasks[system.name], advance=1, acc=f"{tally[0]}/{tally[1]} new")
+
+        def system_finished(system: System, results: list[ItemResult], calls: int) -> None:
+            k = sum(bool(r.correct) for r in results)
+            progress.update(
+                tasks[system.name], acc=f"{k}/{len(results)} = {k / max(len(results), 1):.0%} · {calls} calls"
+            )
+
+        outcome = evaluate(request, config=config, hooks=EvalHooks(system_started, item_done, system_finished))
+    console.print(report_table(outcome.report))
+    for note in outcome.report.notes:
+        console.print(f"[dim]note: {note}[/]")
+    flagged = [c for c in outcome.report.comparisons if c.flagged]
+    if flagged:
+        console.print(
+            "[yellow]⚠ budget: a target wins against a baseline with a different token budget:[/] "
+            + ", ".join(f"{c.comparison.target} vs {c.comparison.baseline} ({c.token_ratio:.1f}×)" for c in flagged)
+        )
+    console.print(
+        f"{outcome.calls_made} model calls, {outcome.cache_hits} cache hits, {time.perf_counter() - started:.1f} s. "
+        f"MLflow run {outcome.record.parent_run_id} (experiment {outcome.record.experiment}): report.md, plots/. "
+        "Open with: orch ui"
+    )
+
+
+@eval_app.command("report")
+def report_command(
+    run_id: Annotated[str, typer.Argument(help="The evaluation's parent MLflow run id.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the Markdown report here.")] = None,
+) -> None:
+    """Re-render an evaluation's report from its logged results (no model calls)."""
+    from orch.eval.logged import report_from_run
+
+    report, markdown = report_from_run(run_id)
+    console.print(report_table(report))
+    if out is not None:
+        out.write_text(markdown, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@eval_app.command("list")
+def list_command(limit: Annotated[int, typer.Option("--limit", "-n")] = 20) -> None:
+    """Evaluations logged in the tracking store, newest first."""
+    from orch.eval.logged import list_evaluations
+
+    table = Table(title="Evaluations", title_justify="left")
+    for column in ("run id", "experiment", "started", "status", "sample", "seed", "items", "systems", "calls"):
+        table.add_column(column, overflow="fold")
+    for row in list_evaluations(limit):
+        table.add_row(
+            *(
+                str(row[k])
+                for k in ("run_id", "experiment", "started", "status", "sample", "seed", "items", "systems", "calls")
+            )
+        )
+    console.print(table)

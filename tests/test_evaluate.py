@@ -1,0 +1,166 @@
+"""Evaluations end to end over a scripted OpenAI-compatible HTTP server: calls are counted at the
+HTTP boundary, results survive a crash, re-runs make no calls, and MLflow holds one parent run
+with a nested run per system."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from orch.backends.cache import ReplayMiss
+from orch.eval.evaluate import EvalHooks, EvalRequest, evaluate, sc_samples
+from orch.eval.store import ResultStore
+from orch.settings import get_settings
+from tests.fake_openai import fake_openai
+
+ANSWERS = {"m-strong": "B", "m-mid": "A", "m-weak": "C"}
+
+
+@pytest.fixture
+def server() -> Iterator[dict[str, Any]]:
+    with fake_openai(lambda model, enum: ANSWERS[model] if ANSWERS[model] in enum else enum[0]) as srv:
+        yield srv
+
+
+@pytest.fixture
+def setup(server: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(
+        "agents:\n"
+        + "".join(
+            f"  - {{id: {a}, model: m-{a}, base_url: '{server['base_url']}'}}\n" for a in ("strong", "mid", "weak")
+        )
+        + "roles: {merger: strong}\nremote_concurrency: 4\n"
+    )
+    data = tmp_path / "quiz.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "question": f"Question {i}?",
+                    "options": ["w", "x", "y", "z"],
+                    "answer": "B" if i % 2 else "C",
+                    "category": "odd" if i % 2 else "even",
+                }
+            )
+            + "\n"
+            for i in range(8)
+        )
+    )
+    return {"pool": pool, "data": data, "requests": server["requests"]}
+
+
+def request(setup: dict[str, Any], **overrides: Any) -> EvalRequest:
+    from orch.eval.datasets import ColumnMapping
+
+    fields = {
+        "benchmark": str(setup["data"]),
+        "sample": "all",
+        "systems": "single:*,vote,orch",
+        "concurrency": 3,
+        "mapping": ColumnMapping(category="category"),
+    }
+    return EvalRequest(**{**fields, **overrides})
+
+
+def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) -> None:
+    outcome = evaluate(request(setup), config=setup["pool"])
+    # 3 single agents × 8 items, the vote reuses those calls, ORCH: 3 analyses + 1 merge per item
+    assert len(setup["requests"]) == outcome.calls_made == 3 * 8 + 0 + 4 * 8
+    rows = {r.name: r for r in outcome.report.rows}
+    assert rows["single:strong"].accuracy.k == 4 and rows["single:mid"].accuracy.k == 0
+    assert rows["orch"].accuracy.value == 0.5 and rows["orch"].calls_per_item == 4
+    [vs_strong] = [c for c in outcome.report.comparisons if c.comparison.baseline == "single:strong"]
+    assert (vs_strong.comparison.b, vs_strong.comparison.c, vs_strong.comparison.p_value) == (0, 0, 1.0)
+    assert "## Systems" in outcome.markdown and "## Merge audit" in outcome.markdown
+
+    client = MlflowClient()
+    parent = client.get_run(outcome.record.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.params["n_items"] == "8"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"report.md", "report.json", "manifest.json", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {"plots/accuracy.png", "plots/cost_vs_accuracy.png", "plots/accuracy_per_category.png"}
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert {c.data.tags["orch.system"] for c in children} == {
+        "single:strong",
+        "single:mid",
+        "single:weak",
+        "vote",
+        "orch",
+    }
+    keys = [set(c.data.metrics) - {k for k in c.data.metrics if k.startswith("agent.")} for c in children]
+    assert all(k == keys[0] for k in keys) and "accuracy_ci_low" in keys[0]
+
+
+def test_rerun_makes_no_calls_and_reuses_the_runs(setup: dict[str, Any]) -> None:
+    first = evaluate(request(setup), config=setup["pool"])
+    n = len(setup["requests"])
+    second = evaluate(request(setup), config=setup["pool"])
+    assert len(setup["requests"]) == n and second.calls_made == 0
+    assert second.record.parent_run_id == first.record.parent_run_id
+    assert second.markdown == first.markdown
+
+
+def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str, Any]) -> None:
+    seen: list[str] = []
+
+    def crash(system: Any, result: Any) -> None:
+        seen.append(f"{system.name}/{result.item.id}")
+        if system.name == "orch" and sum(s.startswith("orch/") for s in seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(request(setup), config=setup["pool"], hooks=EvalHooks(item_done=crash))
+    calls_before_crash = len(setup["requests"])
+    [crashed] = ResultStore(get_settings().state_dir / "evals.sqlite").evaluations()
+    assert crashed.status == "running" and MlflowClient().get_run(crashed.parent_run_id).info.status == "FAILED"
+    finished_orch = {s for s in seen if s.startswith("orch/")}
+
+    resumed: list[str] = []
+    outcome = evaluate(
+        request(setup),
+        config=setup["pool"],
+        hooks=EvalHooks(item_done=lambda s, r: resumed.append(f"{s.name}/{r.item.id}")),
+    )
+    assert not finished_orch & set(resumed)  # no finished item ran again
+    assert {s.split("/", 1)[0] for s in resumed} == {"orch"}
+    # the full evaluation's calls, plus at most the one call each item in flight had sent when the run
+    # stopped (answered by the server, never received): finished items cost nothing twice
+    assert 3 * 8 + 4 * 8 <= len(setup["requests"]) <= 3 * 8 + 4 * 8 + 3
+    assert len(setup["requests"]) - calls_before_crash == outcome.calls_made
+    assert outcome.record.parent_run_id == crashed.parent_run_id  # the same MLflow runs, resumed
+    assert MlflowClient().get_run(crashed.parent_run_id).info.status == "FINISHED"
+
+
+def test_replay_refuses_uncached_calls_and_reproduces_cached_ones(setup: dict[str, Any]) -> None:
+    with pytest.raises(ReplayMiss, match="replay: agent"):
+        evaluate(request(setup, replay=True), config=setup["pool"])
+    first = evaluate(request(setup), config=setup["pool"])
+    n = len(setup["requests"])
+    replayed = evaluate(request(setup, replay=True, fresh=True), config=setup["pool"])
+    assert len(setup["requests"]) == n
+    assert replayed.report.rows == first.report.rows
+    assert replayed.record.parent_run_id != first.record.parent_run_id
+
+
+def test_self_consistency_matches_the_target_budget(setup: dict[str, Any]) -> None:
+    outcome = evaluate(request(setup, systems="cot:strong,orch,sc:strong"), config=setup["pool"])
+    rows = {r.name: r for r in outcome.report.rows}
+    expected = sc_samples(rows["orch"].tokens_per_item, rows["cot:strong"].tokens_per_item)
+    assert rows["sc:strong"].calls_per_item == expected
+    assert any(note.startswith(f"sc:strong: {expected} samples, matching orch's") for note in outcome.report.notes)
+    flags = {(c.comparison.baseline, c.flagged) for c in outcome.report.comparisons}
+    assert ("cot:strong", False) in flags  # orch does not beat it here, so nothing is claimed or flagged
+
+
+@pytest.mark.parametrize(("target", "sample", "expected"), [(1600, 320, 5), (100, 320, 2), (10_000, 100, 16)])
+def test_sc_samples_are_bounded(target: float, sample: float, expected: int) -> None:
+    assert sc_samples(target, sample) == expected
