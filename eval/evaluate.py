@@ -36,6 +36,8 @@ from orch.graphs import CompiledSpec, compile_spec, render_png, required_agents
 from orch.items import Item
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.recording import item_row
+from orch.routers.report import router_metrics, stored_observations
+from orch.routers.setup import open_router
 from orch.runner import GraphRunner, ItemResult
 from orch.settings import get_settings
 from orch.summary import summarize
@@ -290,13 +292,30 @@ class _Evaluation:
         pending: list[Item] = [i for i in items if i.id not in done]
         tracker = Tracker(self.mlflow_settings)
         calls_before = self.cache.stats.misses
-        with tracker.start_run(
-            record.experiment,
-            system.name,
-            nested=True,
-            tags={"orch.system": system.name, "orch.kind": system.kind},
-            run_id=record.system_run_ids.get(system.name),
-        ) as run_id:
+        with ExitStack() as stack:
+            run_id = stack.enter_context(
+                tracker.start_run(
+                    record.experiment,
+                    system.name,
+                    nested=True,
+                    tags={"orch.system": system.name, "orch.kind": system.kind},
+                    run_id=record.system_run_ids.get(system.name),
+                )
+            )
+            # A routed system learns in item order from a cold start (nothing reused silently); on
+            # resume, the feedback of finished items is folded again before any pending item is routed.
+            router = stack.enter_context(
+                open_router(
+                    compiled,
+                    self.pool_config,
+                    router_id=f"eval-{record.eval_key[:12]}-{system.name}",
+                    scope=record.eval_key[:16],
+                    fresh=True,
+                    order=[i.id for i in items],
+                    replayed=[(i.id, stored_observations(done[i.id])) for i in items if i.id in done],
+                    on_update=router_metrics(tracker),
+                )
+            )
             if system.name not in record.system_run_ids:
                 record.system_run_ids[system.name] = run_id
                 self.store.save_evaluation(record)
@@ -313,9 +332,11 @@ class _Evaluation:
                     }
                 )
                 tracker.log_text(compiled.spec.to_yaml(), f"graph/{compiled.spec.name}.yaml")
+                if router is not None:
+                    tracker.log_params(router.params())
             self.hooks.system_started(system, len(items), len(done))
             if pending:
-                runner = GraphRunner(compiled, get_pool())
+                runner = GraphRunner(compiled, get_pool(), router=router.service if router else None)
 
                 def on_result(result: ItemResult) -> None:
                     self.store.save(key, result)

@@ -266,4 +266,5 @@ def required_agents(compiled: CompiledSpec, pool: PoolConfig) -> tuple[str, ...]
             name = getattr(node.config, field)
             if name is not None:
                 needed.add(name if name in pool.agent_ids else roles.get(name) or pool.role(name))
+        needed.update(node.extra_agents(pool.agent_ids))
     return tuple(sorted(needed))

@@ -37,3 +37,6 @@ __all__ = [
     "VoteConfig",
     "register_node",
 ]
+
+# The router's node kinds (`route`, `feedback`) live with the router; importing them registers them.
+import orch.routers.nodes  # noqa: F401

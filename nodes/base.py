@@ -39,6 +39,10 @@ class Node(ABC):
         self.node_id = node_id
         self.config = config
 
+    def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Agents this node may call beyond its `agent_fields` (a router's candidates), so they are started."""
+        return ()
+
     def writes_decision(self, fanned_out: bool) -> bool:
         """Whether this node, placed as in the spec, writes the graph's final `decision`."""
         return self.decides and not fanned_out

@@ -23,7 +23,7 @@ from orch.nodes.runtime import RunContext, resolve_agent
 from orch.nodes.schemas import choice_schema, tokens_for
 from orch.nodes.state import AgentOutput, Decision, item_of
 
-__all__ = ["Direct", "DirectConfig"]
+__all__ = ["Direct", "DirectConfig", "answer_directly"]
 
 
 class DirectConfig(NodeConfig):
@@ -82,32 +82,54 @@ class Direct(Node):
         return update
 
     async def _answer(self, client: AgentClient, item: Item, agent: str, slot: int, seed: int | None) -> AgentOutput:
-        messages = [
-            SystemMessage(direct_system(item, reasoning_chars=self.config.reasoning_chars)),
-            HumanMessage(question_block(item)),
-        ]
-        base = {"agent": agent, "node": self.node_id, "kind": "direct", "slot": slot}
-        started = time.time()
-        try:
-            completion = await client.complete(
-                messages,
-                schema=choice_schema(item, reasoning_chars=self.config.reasoning_chars),
-                schema_name="answer",
-                max_tokens=tokens_for(self.config.reasoning_chars, 2),
-                temperature=self.config.temperature,
-                seed=seed,
-            )
-        except BackendError as exc:
-            return AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
-        answer, path, fields = read_choice(completion.text, item)
-        reasoning = fields.get("reasoning")
-        return AgentOutput(
-            **base,
-            answer=answer,
-            path=path,
-            raw=completion.text,
-            reasoning=reasoning if isinstance(reasoning, str) else None,
-            usage=usage_of(completion),
-            started_at=completion.started_at,
-            ended_at=completion.ended_at,
+        return await answer_directly(
+            client,
+            item,
+            node=self.node_id,
+            slot=slot,
+            reasoning_chars=self.config.reasoning_chars,
+            temperature=self.config.temperature,
+            seed=seed,
         )
+
+
+async def answer_directly(
+    client: AgentClient,
+    item: Item,
+    *,
+    node: str,
+    slot: int = 0,
+    reasoning_chars: int = 0,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> AgentOutput:
+    """One agent answers the question itself (optionally after bounded reasoning); failures are recorded."""
+    messages = [
+        SystemMessage(direct_system(item, reasoning_chars=reasoning_chars)),
+        HumanMessage(question_block(item)),
+    ]
+    base = {"agent": client.id, "node": node, "kind": "direct", "slot": slot}
+    started = time.time()
+    try:
+        completion = await client.complete(
+            messages,
+            schema=choice_schema(item, reasoning_chars=reasoning_chars),
+            schema_name="answer",
+            max_tokens=tokens_for(reasoning_chars, 2),
+            temperature=temperature,
+            seed=seed,
+        )
+    except BackendError as exc:
+        return AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
+    answer, path, fields = read_choice(completion.text, item)
+    reasoning = fields.get("reasoning")
+    return AgentOutput(
+        **base,
+        answer=answer,
+        path=path,
+        raw=completion.text,
+        reasoning=reasoning if isinstance(reasoning, str) else None,
+        usage=usage_of(completion),
+        started_at=completion.started_at,
+        ended_at=completion.ended_at,
+    )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orch.backends.chat import AgentClient
 from orch.backends.pool import AgentPool
 from orch.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from orch.routers.service import RouterService
 
 __all__ = ["RunContext", "resolve_agent"]
 
@@ -16,6 +20,8 @@ class RunContext:
     """Passed as `context=` to `graph.ainvoke`; nodes read it as `runtime.context`."""
 
     pool: AgentPool
+    router: RouterService | None = None
+    """The run's router, for graphs with `route` and `feedback` nodes."""
 
     def client(self, agent_id: str) -> AgentClient:
         return self.pool.client(agent_id)

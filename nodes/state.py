@@ -122,6 +122,7 @@ class OrchState(TypedDict, total=False):
     analyses: Annotated[list[dict], operator.add]
     decision: dict
     routing: dict
+    feedback: dict
 
 
 def item_of(state: dict) -> Item:

@@ -36,6 +36,8 @@ def run_params(session: Session, runner: GraphRunner, **extra: object) -> dict[s
     for agent_id in session.agents:
         agent = config.agent(agent_id)
         params[f"agent.{agent_id}"] = agent.model if agent.base_url else f"{agent.model} (local: {agent.local})"
+    if session.router is not None:
+        params.update(session.router.params())
     params.update(extra)
     return params
 
@@ -59,5 +61,6 @@ def log_results(tracker: Tracker, results: Sequence[ItemResult]) -> RunSummary:
     for agent in summary.agents:
         tracker.log_metrics({f"agent.{agent.agent}.path.{path}": count for path, count in agent.paths.items()})
     tracker.log_table([item_row(r) for r in results], "items.json")
+    tracker.log_text("\n".join(r.model_dump_json() for r in results) + "\n", "results.jsonl")
     tracker.log_text(summary.model_dump_json(indent=2), "summary.json")
     return summary

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -15,6 +15,9 @@ from orch.graphs.compile import BUILTIN_ROLES, CompiledSpec, build_state_graph
 from orch.items import Item
 from orch.nodes.runtime import RunContext
 from orch.nodes.state import AgentOutput, Decision, Usage, sorted_outputs
+
+if TYPE_CHECKING:
+    from orch.routers.service import RouterService
 
 __all__ = ["GraphRunner", "ItemResult"]
 
@@ -40,6 +43,10 @@ class ItemResult(BaseModel):
     decision_ms: float
     """Duration of the deciding step: the merge call, a single direct answer, or a vote (~0)."""
     usage: Usage
+    routing: dict | None = None
+    """The router's decision for this item (panel, merger, utilities, state version), if routed."""
+    feedback: dict | None = None
+    """The observations the router learned from this item, if routed."""
 
     @property
     def valid(self) -> bool:
@@ -68,6 +75,7 @@ class GraphRunner:
         *,
         panel: Sequence[str] | None = None,
         roles: dict[str, str] | None = None,
+        router: RouterService | None = None,
     ) -> None:
         spec, config = compiled.spec, pool.config
         self.compiled = compiled
@@ -75,6 +83,7 @@ class GraphRunner:
         self.graph = build_state_graph(compiled).compile(name=spec.name)
         self.panel = list(panel or spec.panel or config.default_panel)
         self.roles = {**{r: config.role(r) for r in BUILTIN_ROLES}, **config.roles, **spec.roles, **(roles or {})}
+        self.router = router
 
     @property
     def name(self) -> str:
@@ -85,7 +94,7 @@ class GraphRunner:
             started = time.perf_counter()
             state: dict[str, Any] = await self.graph.ainvoke(
                 {"item": item.model_dump(), "panel": self.panel, "roles": self.roles},
-                context=RunContext(pool=self.pool),
+                context=RunContext(pool=self.pool, router=self.router),
             )
             latency_ms = (time.perf_counter() - started) * 1000
             decision = Decision.model_validate(state["decision"])
@@ -104,7 +113,11 @@ class GraphRunner:
                 analysis_ms=_span_ms([a for a in analyses if a.node != decision.node]),
                 decision_ms=_span_ms([decision]),
                 usage=usage,
+                routing=state.get("routing"),
+                feedback=state.get("feedback"),
             )
+            if self.router is not None:
+                self.router.report(item.id, [])  # no-op if a feedback node already reported
             if finish is not None:
                 finish(result)
         return result
@@ -122,6 +135,8 @@ class GraphRunner:
         `on_result` sees each result as soon as it exists (progress bars, durable writes).
         """
         limit = asyncio.Semaphore(max(1, concurrency))
+        if self.router is not None:
+            self.router.set_order([item.id for item in items])  # keeps an order set earlier (resume)
 
         async def one(item: Item) -> ItemResult:
             async with limit:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from orch.backends.pool import AgentPool
 from orch.config import PoolConfig, load_pool_config
 from orch.graphs import compile_spec, load_graph_spec, required_agents
+from orch.routers.setup import RouterSetup, RouterUpdate, open_router
 from orch.runner import GraphRunner
 
 __all__ = ["Session"]
@@ -37,6 +38,8 @@ class Session:
         self.pool_config = pool_config
         self.spec, self.spec_path = load_graph_spec(graph)
         self.compiled = compile_spec(self.spec, source=self.spec_path, pool=pool_config)
+        self.router: RouterSetup | None = None
+        """Set while `runner()` is open, for a graph with a route node."""
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -44,10 +47,29 @@ class Session:
         return required_agents(self.compiled, self.pool_config)
 
     @contextmanager
-    def runner(self, pool: AgentPool | None = None) -> Iterator[GraphRunner]:
-        """Start the needed agents (unless `pool` is given) and stop them on exit, even on Ctrl-C."""
-        if pool is not None:
-            yield GraphRunner(self.compiled, pool)
-            return
-        with AgentPool.start(self.pool_config, self.agents, source=self.pool_source) as started:
-            yield GraphRunner(self.compiled, started)
+    def runner(
+        self,
+        pool: AgentPool | None = None,
+        *,
+        router_id: str = "default",
+        scope: str = "",
+        on_router_update: RouterUpdate | None = None,
+    ) -> Iterator[GraphRunner]:
+        """Start the needed agents (unless `pool` is given) and stop them on exit, even on Ctrl-C.
+
+        A routed graph continues the persisted router `router_id` from its current version and
+        stores each update as a new version (`scope` makes feedback ids unique, e.g. the MLflow run id).
+        """
+        with ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(AgentPool.start(self.pool_config, self.agents, source=self.pool_source))
+            self.router = stack.enter_context(
+                open_router(
+                    self.compiled,
+                    self.pool_config,
+                    router_id=router_id,
+                    scope=scope or router_id,
+                    on_update=on_router_update,
+                )
+            )
+            yield GraphRunner(self.compiled, pool, router=self.router.service if self.router else None)

@@ -31,6 +31,10 @@ class OrchSettings(BaseSettings):
     """Evaluation state beside `mlflow.db`: finished item results (`evals.sqlite`) and the
     content-addressed call cache (`calls.sqlite`). Delete it to start over."""
 
+    router_store: str | None = None
+    """Where router states live: `sqlite:///path` (default `<state_dir>/router.sqlite`) or
+    `postgresql://…` for routers shared by several processes or machines."""
+
     mlflow_config: Path = Path("mlflow.yaml")
     """MLflow settings file; a missing file means MLflow's own defaults."""
 

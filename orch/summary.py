@@ -144,6 +144,10 @@ def item_row(result: ItemResult) -> dict[str, object]:
         "cost": result.usage.cost,
         "tally": result.decision.tally or {},
     }
+    if result.routing:
+        row["routing.panel"] = ",".join(result.routing.get("panel", []))
+        row["routing.merger"] = result.routing.get("merger", "")
+        row["routing.state_version"] = result.routing.get("state_version")
     for a in result.analyses:
         key = a.agent if a.slot == 0 else f"{a.agent}#{a.slot}"
         row[f"answer.{key}"] = a.answer or ""

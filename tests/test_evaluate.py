@@ -164,3 +164,27 @@ def test_self_consistency_matches_the_target_budget(setup: dict[str, Any]) -> No
 @pytest.mark.parametrize(("target", "sample", "expected"), [(1600, 320, 5), (100, 320, 2), (10_000, 100, 16)])
 def test_sc_samples_are_bounded(target: float, sample: float, expected: int) -> None:
     assert sc_samples(target, sample) == expected
+
+
+def test_report_is_rerendered_from_logged_results_without_calls(setup: dict[str, Any]) -> None:
+    from orch.eval.logged import list_evaluations, report_from_run
+
+    outcome = evaluate(request(setup), config=setup["pool"])
+    calls = len(setup["requests"])
+    report, markdown = report_from_run(outcome.record.parent_run_id)
+    assert len(setup["requests"]) == calls
+    assert report.rows == outcome.report.rows and markdown == outcome.markdown
+    listed = [row for row in list_evaluations(50) if row["run_id"] == outcome.record.parent_run_id]
+    assert listed and listed[0]["systems"] == "single:strong,single:mid,single:weak,vote,orch"
+
+
+def test_report_of_a_run_that_is_not_an_evaluation_is_one_line(setup: dict[str, Any]) -> None:
+    import mlflow
+
+    from orch.errors import OrchError
+    from orch.eval.logged import report_from_run
+
+    with mlflow.start_run() as run:
+        pass
+    with pytest.raises(OrchError, match=f"run {run.info.run_id} is not an orch evaluation"):
+        report_from_run(run.info.run_id)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from orch.cli.options import ConfigOpt, GraphOpt, JsonOpt
+from orch.cli.options import ConfigOpt, GraphOpt, JsonOpt, RouterOpt
 from orch.cli.render import analyses_table, console, decision_lines
 from orch.errors import DatasetError
 from orch.items import Item
@@ -48,10 +48,12 @@ def ask(
     answer: Annotated[str | None, typer.Option("--answer", help="The gold answer, if you know it.")] = None,
     graph: GraphOpt = "orch",
     config: ConfigOpt = None,
+    router: RouterOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one question with a graph and show the analyses, the merge decision and the answer."""
     from orch.recording import log_graph, log_results, run_params
+    from orch.routers.report import router_metrics
     from orch.session import Session
     from orch.tracking import Tracker
 
@@ -76,7 +78,9 @@ def ask(
         ExitStack() as stack,
     ):
         with console.status(f"Starting {len(session.agents)} agent(s): {', '.join(session.agents)}"):
-            runner = stack.enter_context(session.runner())
+            runner = stack.enter_context(
+                session.runner(router_id=router, scope=run_id, on_router_update=router_metrics(tracker))
+            )
         tracker.log_params(run_params(session, runner, item_id=the_item.id))
         log_graph(tracker, session, runner)
         with console.status("Thinking…"):

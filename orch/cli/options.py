@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["ConcurrencyOpt", "ConfigOpt", "GraphOpt", "JsonOpt"]
+__all__ = ["ConcurrencyOpt", "ConfigOpt", "GraphOpt", "JsonOpt", "RouterOpt"]
 
 GraphOpt = Annotated[
     str, typer.Option("--graph", "-g", help="Built-in graph name (orch graph list) or a spec .yaml path.")
@@ -30,3 +30,7 @@ ConcurrencyOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+RouterOpt = Annotated[
+    str,
+    typer.Option("--router", help="For routed graphs (orch-ema): the persisted router to continue and update."),
+]

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt
+from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt, RouterOpt
 from orch.cli.render import console, items_table, summary_lines
 from orch.errors import DatasetError, did_you_mean
 from orch.eval.datasets import load_benchmark
@@ -33,10 +33,12 @@ def run(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many MMLU items, from the first.")] = 5,
     subject: Annotated[str | None, typer.Option("--subject", help="Only this MMLU subject, e.g. anatomy.")] = None,
     config: ConfigOpt = None,
+    router: RouterOpt = "default",
     concurrency: ConcurrencyOpt = 1,
 ) -> None:
     """Run a graph over the first N MMLU test items (official order: subjects A–Z) and log it to MLflow."""
     from orch.recording import log_graph, log_results, run_params
+    from orch.routers.report import router_metrics
     from orch.runner import ItemResult
     from orch.session import Session
     from orch.tracking import Tracker
@@ -54,7 +56,9 @@ def run(
         ExitStack() as stack,
     ):
         with console.status(f"Starting {len(session.agents)} agent(s): {', '.join(session.agents)}"):
-            runner = stack.enter_context(session.runner())
+            runner = stack.enter_context(
+                session.runner(router_id=router, scope=run_id, on_router_update=router_metrics(tracker))
+            )
         tracker.log_params(
             run_params(
                 session,

@@ -1,0 +1,137 @@
+"""Graph nodes of the EMA router: `route` at the start, `feedback` at the end.
+
+`route` ranks the agents on the router's state as it was before this item's outcome could be
+known and sets the panel and the merger; `feedback` turns the item's outcome into observations
+(one per agent) and hands them to the router, which folds them in item order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Literal
+
+from langgraph.runtime import Runtime
+from pydantic import field_validator
+
+from orch.errors import ConfigError
+from orch.items import Item
+from orch.nodes.base import Node, NodeConfig, register_node
+from orch.nodes.direct import answer_directly
+from orch.nodes.runtime import RunContext
+from orch.nodes.state import AgentOutput, item_of, sorted_outputs
+from orch.routers.policy import RouterPolicy, resolve_policy
+from orch.routers.service import RouterService
+from orch.routers.state import Observation
+
+__all__ = ["Feedback", "FeedbackConfig", "Route", "RouteConfig", "observations_from_outputs"]
+
+
+def _router(runtime: Runtime[RunContext], node_id: str) -> RouterService:
+    router = runtime.context.router
+    if router is None:
+        raise ConfigError(
+            "graph",
+            f"nodes.{node_id}",
+            "this graph routes, but the run has no router; run it "
+            "with orch run/ask/eval, which set one up, or pass router= to GraphRunner",
+        )
+    return router
+
+
+def observations_from_outputs(item: Item, outputs: Sequence[AgentOutput]) -> list[Observation]:
+    """One observation per agent: the share of its answers that were right (None without gold), its
+    summed latency and cost, and whether all its calls succeeded. Sorted by agent id."""
+    by_agent: dict[str, list[AgentOutput]] = {}
+    for output in outputs:
+        by_agent.setdefault(output.agent, []).append(output)
+    observations = []
+    for agent in sorted(by_agent):
+        outs = by_agent[agent]
+        correct = None if item.answer is None else sum(o.answer == item.answer for o in outs) / len(outs)
+        observations.append(
+            Observation(
+                agent=agent,
+                item_id=item.id,
+                category=item.category,
+                correct=correct,
+                latency_ms=sum(o.usage.latency_ms for o in outs),
+                cost=sum(o.usage.cost for o in outs),
+                ok=all(o.path != "error" for o in outs),
+            )
+        )
+    return observations
+
+
+class RouteConfig(NodeConfig):
+    policy: RouterPolicy = RouterPolicy()
+    """A preset name (`paper`, `paper-lexicographic`, `paper-direct`) or the policy's fields."""
+    agents: tuple[str, ...] | None = None
+    """Candidate agents; default: every agent of the pool."""
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _coerce(cls, value: object) -> RouterPolicy:
+        return resolve_policy(value)  # type: ignore[arg-type]
+
+
+@register_node
+class Route(Node):
+    kind = "route"
+    Config = RouteConfig
+    config: RouteConfig
+
+    def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
+        return self.config.agents or agent_ids
+
+    async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        router = _router(runtime, self.node_id)
+        decision = await router.route(item_of(state))
+        roles = {**(state.get("roles") or {}), "merger": decision.merger, "dispatcher": decision.merger}
+        return {
+            "panel": decision.panel,
+            "roles": roles,
+            "routing": {**decision.model_dump(), "router_id": router.router_id},
+        }
+
+
+class FeedbackConfig(NodeConfig):
+    source: Literal["answers", "direct"] | None = None
+    """`answers`: score each analyst's own answer; `direct`: every candidate also answers directly (extra
+    calls, counted in the item's usage). None: the router policy's `feedback`."""
+
+
+@register_node
+class Feedback(Node):
+    kind = "feedback"
+    Config = FeedbackConfig
+    config: FeedbackConfig
+
+    def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
+        return agent_ids if self.config.source == "direct" else ()
+
+    async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        router = _router(runtime, self.node_id)
+        item = item_of(state)
+        source = self.config.source or router.policy.feedback
+        update: dict = {}
+        if source == "direct":
+            outputs = list(
+                await asyncio.gather(
+                    *(
+                        answer_directly(runtime.context.client(agent), item, node=self.node_id)
+                        for agent in router.agents
+                    )
+                )
+            )
+            update["analyses"] = [o.model_dump() for o in outputs]
+        else:
+            outputs = [o for o in sorted_outputs(state) if o.node != self.node_id]
+        observations = observations_from_outputs(item, outputs)
+        router.report(item.id, observations)
+        update["feedback"] = {
+            "source": source,
+            "extra_calls": sum(o.usage.calls for o in outputs) if source == "direct" else 0,
+            "observations": [o.model_dump() for o in observations],
+        }
+        return update

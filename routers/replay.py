@@ -1,0 +1,221 @@
+"""Off-policy replay: other router settings on a logged evaluation, with no model calls.
+
+An evaluation's `single:*` systems logged every agent's own answer, latency and cost on every
+item. Replaying walks the items in the evaluation's order, routes each with a setting's policy
+on the state its feedback allows (prequential, as live), and scores what that routing would
+have picked from the logged outcomes: the merger's own answer, the panel's majority vote and the
+panel oracle. Feedback follows the setting: every agent (`direct`) or the panel only (`answers`).
+What a merge would have made of a different panel is not logged, so it is not claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from orch.errors import OrchError
+from orch.items import Item
+from orch.routers.policy import RouterPolicy
+from orch.routers.ranking import RoutingDecision, decide
+from orch.routers.state import Observation, RouterState, apply
+from orch.runner import ItemResult
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "AgentLog",
+    "ReplayOutcome",
+    "ReplayResult",
+    "policy_for",
+    "replay",
+    "replay_evaluation",
+    "replay_log",
+]
+
+DEFAULT_SETTINGS: dict[str, dict] = {
+    "paper": {},
+    "alpha=0.05": {"ema": {"alpha": 0.05}},
+    "alpha=0.5": {"ema": {"alpha": 0.5}},
+    "k=1": {"k": 1},
+    "k=2": {"k": 2},
+    "accuracy-only": {"weights": {"latency": 0.0, "cost": 0.0, "stability": 0.0}},
+    "lexicographic": {"ranking": "lexicographic"},
+    "per-category": {"ema": {"per_category": True, "min_category_n": 3}},
+    "bias-corrected": {"ema": {"bias_correction": True}},
+    "bandit-feedback": {"feedback": "answers"},
+}
+"""Named settings compared by default; each is a patch of the `paper` preset (feedback `direct`)."""
+
+
+class AgentLog(BaseModel):
+    """One agent's logged outcome on one item."""
+
+    answer: str | None
+    latency_ms: float
+    cost: float
+    ok: bool
+
+
+class ReplayResult(BaseModel):
+    setting: str
+    policy: RouterPolicy
+    items: int
+    merger_accuracy: float
+    """The routed merger's own answer was right."""
+    vote_accuracy: float
+    """The routed panel's majority vote (ties to the higher-ranked agent) was right."""
+    oracle_accuracy: float
+    panel_latency_ms: float
+    """Mean summed latency of the panel's calls per item."""
+    merger_counts: dict[str, int]
+    decisions: list[RoutingDecision]
+    states: list[RouterState]
+
+
+def replay_log(systems: dict[str, list[ItemResult]]) -> tuple[list[Item], dict[str, list[AgentLog]]]:
+    """Per agent, its direct outcome on each item, from the `single:<agent>` systems of an evaluation."""
+    singles = {name.removeprefix("single:"): results for name, results in systems.items() if name.startswith("single:")}
+    if not singles:
+        raise OrchError("replay needs the evaluation's single:<agent> systems (every agent's own answer per item)")
+    items = [r.item for r in next(iter(singles.values()))]
+    log: dict[str, list[AgentLog]] = {}
+    for agent, results in singles.items():
+        if [r.item.id for r in results] != [i.id for i in items]:
+            raise OrchError(f"single:{agent} was not run on the same items")
+        log[agent] = [
+            AgentLog(
+                answer=r.answer,
+                latency_ms=r.usage.latency_ms,
+                cost=r.usage.cost,
+                ok=all(a.path != "error" for a in r.analyses),
+            )
+            for r in results
+        ]
+    return items, log
+
+
+def _vote(panel: Sequence[str], answers: dict[str, str | None]) -> str | None:
+    votes: dict[str, int] = {}
+    for agent in panel:
+        if answers[agent] is not None:
+            votes[answers[agent]] = votes.get(answers[agent], 0) + 1  # type: ignore[index]
+    if not votes:
+        return None
+    best = max(votes.values())
+    return next(answers[a] for a in panel if answers[a] is not None and votes[answers[a]] == best)  # type: ignore[index]
+
+
+def replay(setting: str, policy: RouterPolicy, items: Sequence[Item], log: dict[str, list[AgentLog]]) -> ReplayResult:
+    agents = sorted(log)
+    states = [RouterState.fresh(policy)]
+    decisions: list[RoutingDecision] = []
+    merger_right = vote_right = oracle_right = 0
+    latency = 0.0
+    mergers: dict[str, int] = {}
+    for i, item in enumerate(items):
+        decision = decide(states[max(0, i - policy.window)], policy, agents, item.category)
+        decisions.append(decision)
+        answers = {a: log[a][i].answer for a in agents}
+        gold = item.answer
+        merger_right += answers[decision.merger] == gold
+        vote_right += _vote(decision.panel, answers) == gold
+        oracle_right += any(answers[a] == gold for a in decision.panel)
+        latency += sum(log[a][i].latency_ms for a in decision.panel)
+        mergers[decision.merger] = mergers.get(decision.merger, 0) + 1
+        observed = agents if policy.feedback == "direct" else decision.panel
+        observations = [
+            Observation(
+                agent=a,
+                item_id=item.id,
+                category=item.category,
+                correct=None if gold is None else float(answers[a] == gold),
+                latency_ms=log[a][i].latency_ms,
+                cost=log[a][i].cost,
+                ok=log[a][i].ok,
+            )
+            for a in sorted(observed)
+        ]
+        states.append(apply(states[-1], observations, policy))
+    n = max(len(items), 1)
+    return ReplayResult(
+        setting=setting,
+        policy=policy,
+        items=len(items),
+        merger_accuracy=merger_right / n,
+        vote_accuracy=vote_right / n,
+        oracle_accuracy=oracle_right / n,
+        panel_latency_ms=latency / n,
+        merger_counts=dict(sorted(mergers.items())),
+        decisions=decisions,
+        states=states[1:],
+    )
+
+
+class ReplayOutcome(BaseModel):
+    run_id: str
+    items: int
+    results: list[ReplayResult]
+    fixed_agents: dict[str, float]
+    """Each agent's own accuracy over the items: the best fixed choice in hindsight, for reference."""
+    experiment: str = "orch-router-replay"
+    run_ids: list[str] = []
+
+
+def policy_for(patch: dict) -> RouterPolicy:
+    """The `paper-direct` preset with `patch` merged into it (nested keys merge)."""
+    from orch.routers.policy import PRESETS
+
+    def merge(base: dict, extra: dict) -> dict:
+        return {
+            k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+            for k, v in {**base, **extra}.items()
+        }
+
+    return RouterPolicy.model_validate(merge(PRESETS["paper-direct"].model_dump(), patch))
+
+
+def replay_evaluation(run_id: str, settings: dict[str, dict], *, log: bool = True) -> ReplayOutcome:
+    """Replay `settings` (name → patch of the paper preset) on the evaluation `run_id`, logging each
+    as an MLflow run (params: the policy; metrics: accuracies; EMA curves per item)."""
+    from orch.eval.logged import load_systems
+    from orch.routers.report import ema_metrics
+    from orch.tracking import Tracker
+
+    systems = {s.name: s.results for s in load_systems(run_id)}
+    items, agent_log = replay_log(systems)
+    results = [replay(name, policy_for(patch), items, agent_log) for name, patch in settings.items()]
+    n = max(len(items), 1)
+    fixed = {
+        a: sum(entry.answer == item.answer for entry, item in zip(entries, items, strict=True)) / n
+        for a, entries in sorted(agent_log.items())
+    }
+    outcome = ReplayOutcome(run_id=run_id, items=len(items), results=results, fixed_agents=fixed)
+    if log:
+        for r in results:
+            tracker = Tracker()
+            with tracker.start_run(
+                outcome.experiment,
+                f"{r.setting} on {run_id[:8]}",
+                tags={"orch.kind": "router-replay", "orch.source_run": run_id},
+            ) as child:
+                tracker.log_params(
+                    {
+                        "setting": r.setting,
+                        "source_run": run_id,
+                        "policy_hash": r.policy.policy_hash,
+                        "policy": r.policy.model_dump_json(),
+                        "items": r.items,
+                    }
+                )
+                tracker.log_metrics(
+                    {
+                        "merger_accuracy": r.merger_accuracy,
+                        "vote_accuracy": r.vote_accuracy,
+                        "oracle_accuracy": r.oracle_accuracy,
+                        "panel_latency_ms": r.panel_latency_ms,
+                    }
+                )
+                for step, state in enumerate(r.states):
+                    tracker.log_metrics(ema_metrics(state, r.policy), step=step)
+                outcome.run_ids.append(child)
+    return outcome

@@ -1,0 +1,42 @@
+"""Router figures for logs: EMA values per agent (MLflow draws them as curves over items), and the
+observations stored with finished items (so a resumed run can fold them again)."""
+
+from __future__ import annotations
+
+from orch.routers.policy import RouterPolicy
+from orch.routers.ranking import utility
+from orch.routers.setup import RouterUpdate
+from orch.routers.state import Observation, RouterState, stats_for
+from orch.runner import ItemResult
+from orch.tracking import Tracker
+
+__all__ = ["ema_metrics", "router_metrics", "stored_observations"]
+
+
+def ema_metrics(state: RouterState, policy: RouterPolicy) -> dict[str, float]:
+    """`ema.<agent>.<signal>` and `utility.<agent>` for every agent the state knows."""
+    out: dict[str, float] = {}
+    for agent in sorted(state.agents):
+        stats = stats_for(state, agent, None, policy)
+        out[f"ema.{agent}.accuracy"] = stats.accuracy.value
+        out[f"ema.{agent}.latency_ms"] = stats.latency_ms.value
+        out[f"ema.{agent}.cost"] = stats.cost.value
+        out[f"ema.{agent}.stability"] = stats.stability.value
+        out[f"utility.{agent}"] = utility(stats, policy)
+    return out
+
+
+def stored_observations(result: ItemResult) -> list[Observation]:
+    """The observations a finished item gave its router (none if it was not routed)."""
+    if not result.feedback:
+        return []
+    return [Observation.model_validate(o) for o in result.feedback.get("observations", [])]
+
+
+def router_metrics(tracker: Tracker) -> RouterUpdate:
+    """An update callback logging the EMA curves to `tracker`'s run, one step per item."""
+
+    def log(index: int, state: RouterState, policy: RouterPolicy) -> None:
+        tracker.log_metrics(ema_metrics(state, policy), step=index)
+
+    return log

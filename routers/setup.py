@@ -1,0 +1,123 @@
+"""Wiring a router into a run: find the graph's `route` node, load the persisted state it starts
+from (refusing a state built under another policy), and persist every update as a new version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from orch.config import PoolConfig
+from orch.errors import ConfigError
+from orch.graphs import CompiledSpec
+from orch.routers.nodes import Route
+from orch.routers.policy import RouterPolicy
+from orch.routers.service import RouterService
+from orch.routers.state import Observation, RouterState, apply
+from orch.routers.store import RouterRepo
+
+__all__ = ["RouterSetup", "RouterUpdate", "fold_once", "open_router", "route_node"]
+
+RouterUpdate = Callable[[int, "RouterState", RouterPolicy], None]
+"""Called after item `index`'s feedback is folded in, with the new state and the router's policy."""
+
+
+def route_node(compiled: CompiledSpec) -> Route | None:
+    routes = [node for node in compiled.nodes.values() if isinstance(node, Route)]
+    if len(routes) > 1:
+        raise ConfigError(compiled.source, "nodes", "a graph may have one route node")
+    return routes[0] if routes else None
+
+
+@dataclass(frozen=True)
+class RouterSetup:
+    service: RouterService
+    router_id: str
+    store_url: str
+    start_version: int
+    start_hash: str
+    policy: RouterPolicy
+
+    def params(self) -> dict[str, object]:
+        """What a run records about the router it started from."""
+        return {
+            "router.id": self.router_id,
+            "router.store": self.store_url,
+            "router.start_version": self.start_version,
+            "router.start_hash": self.start_hash,
+            "router.policy_hash": self.policy.policy_hash,
+            "router.policy": self.policy.model_dump_json(),
+        }
+
+
+@contextmanager
+def open_router(
+    compiled: CompiledSpec,
+    pool: PoolConfig,
+    *,
+    router_id: str,
+    scope: str,
+    store_url: str | None = None,
+    fresh: bool = False,
+    order: Sequence[str] = (),
+    replayed: Sequence[tuple[str, list[Observation]]] = (),
+    on_update: RouterUpdate | None = None,
+) -> Iterator[RouterSetup | None]:
+    """A `RouterSetup` for a routed graph (None for a graph without a route node).
+
+    Args:
+        router_id: the persisted router this run updates.
+        scope: makes feedback ids unique (`<scope>/<item id>`) so an update is applied once only,
+            even when a resumed run folds its finished items again.
+        fresh: start from cold state even if the router has versions (evaluations do, so nothing is
+            reused silently); otherwise continue from its current version.
+        order: the item order that defines "before" (an evaluation's sample order).
+        replayed: feedback of items already finished (resuming), folded before any item is routed.
+
+    Raises:
+        ConfigError: the router's current state was built under a different policy.
+    """
+    node = route_node(compiled)
+    if node is None:
+        yield None
+        return
+    policy = node.config.policy
+    agents = node.config.agents or pool.agent_ids
+    with RouterRepo.open(store_url) as repo:
+        current = None if fresh else repo.current(router_id)
+        if current is not None and current.policy_hash != policy.policy_hash:
+            raise ConfigError(
+                "router",
+                router_id,
+                f"its state (version {current.version}) was built with policy "
+                f"{current.policy_hash}, the graph's is {policy.policy_hash}; `orch router reset {router_id}` "
+                "or choose another --router",
+            )
+        start = current.state if current is not None else RouterState.fresh(policy)
+
+        def persist(index: int, state: RouterState, observations: list[Observation]) -> None:
+            if observations:
+                feedback_id = f"{scope}/{observations[0].item_id}"
+                repo.commit(router_id, fold_once(observations, policy, feedback_id), reason=feedback_id)
+            if on_update is not None:
+                on_update(index, state, policy)
+
+        service = RouterService(policy, agents, start, router_id=router_id, on_update=persist)
+        service.set_order(order)
+        for item_id, observations in replayed:
+            service.report(item_id, observations)
+        yield RouterSetup(service, router_id, repo.url, start.version, start.state_hash, policy)
+
+
+def fold_once(
+    observations: list[Observation], policy: RouterPolicy, feedback_id: str
+) -> Callable[[RouterState | None], RouterState | None]:
+    """Fold into whatever the store holds now (another process may have updated it), once per id."""
+
+    def update(current: RouterState | None) -> RouterState | None:
+        base = current or RouterState.fresh(policy)
+        if feedback_id in base.applied:
+            return None
+        return apply(base, observations, policy, feedback_id=feedback_id)
+
+    return update

@@ -1,0 +1,169 @@
+"""Router states in a LangGraph Store, one namespace per router id, every update a new version.
+
+`SqliteStore` by default (`.orch/router.sqlite`), `PostgresStore` when several processes or
+machines share a router (`ORCH_ROUTER_STORE=postgresql://…`). An update is a read-modify-write
+under a lock that spans processes (a file lock for SQLite, an advisory lock for PostgreSQL), so
+two processes updating one router lose no update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sqlite3
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from langgraph.store.base import BaseStore
+from pydantic import BaseModel
+
+from orch.errors import ConfigError
+from orch.routers.state import RouterState
+from orch.settings import get_settings
+
+__all__ = ["RouterRepo", "RouterVersion", "default_store_url"]
+
+_ROOT = ("orch", "router")
+
+
+class RouterVersion(BaseModel):
+    router_id: str
+    version: int
+    state_hash: str
+    policy_hash: str
+    reason: str
+    created: float
+    state: RouterState
+
+
+def default_store_url() -> str:
+    settings = get_settings()
+    return settings.router_store or f"sqlite:///{settings.state_dir / 'router.sqlite'}"
+
+
+class RouterRepo:
+    """Load, version and inspect router states. Holds JSON documents only."""
+
+    def __init__(self, store: BaseStore, lock: Callable[[str], AbstractContextManager[None]], url: str) -> None:
+        self.store = store
+        self._lock = lock
+        self.url = url
+
+    @classmethod
+    @contextmanager
+    def open(cls, url: str | None = None) -> Iterator[RouterRepo]:
+        """Open the store at `url` (`sqlite:///path` or `postgresql://…`; default: `default_store_url()`)."""
+        url = url or default_store_url()
+        if url.startswith("sqlite:///"):
+            with _sqlite(Path(url.removeprefix("sqlite:///"))) as (store, lock):
+                yield cls(store, lock, url)
+        elif url.startswith(("postgresql://", "postgres://")):
+            with _postgres(url) as (store, lock):
+                yield cls(store, lock, url)
+        else:
+            raise ConfigError("ORCH_ROUTER_STORE", None, f"{url!r}: use sqlite:///path or postgresql://…")
+
+    # -- reading ---------------------------------------------------------------------------
+    def current(self, router_id: str) -> RouterVersion | None:
+        pointer = self.store.get((*_ROOT, router_id), "current")
+        return None if pointer is None else self.get(router_id, int(pointer.value["version"]))
+
+    def get(self, router_id: str, version: int) -> RouterVersion:
+        item = self.store.get((*_ROOT, router_id, "versions"), f"{version:09d}")
+        if item is None:
+            raise ConfigError("router", router_id, f"no version {version}")
+        return RouterVersion.model_validate(item.value)
+
+    def history(self, router_id: str) -> list[RouterVersion]:
+        namespace = (*_ROOT, router_id, "versions")
+        found, offset = [], 0
+        while batch := self.store.search(namespace, limit=500, offset=offset):
+            found += batch
+            offset += len(batch)
+        return sorted((RouterVersion.model_validate(i.value) for i in found), key=lambda v: v.version)
+
+    def routers(self) -> list[str]:
+        return sorted({ns[2] for ns in self.store.list_namespaces(prefix=_ROOT, max_depth=3, limit=10_000)})
+
+    # -- writing ---------------------------------------------------------------------------
+    def commit(
+        self, router_id: str, update: Callable[[RouterState | None], RouterState | None], reason: str
+    ) -> RouterState | None:
+        """Read the current state, apply `update`, store the result as a new version, all under the
+        router's lock. `update` returns None (or the same version) to change nothing."""
+        with self._lock(router_id):
+            current = self.current(router_id)
+            new = update(current.state if current else None)
+            if new is None or (current is not None and new.version <= current.version):
+                return current.state if current else None
+            record = RouterVersion(
+                router_id=router_id,
+                version=new.version,
+                state_hash=new.state_hash,
+                policy_hash=new.policy_hash,
+                reason=reason,
+                created=time.time(),
+                state=new,
+            )
+            self.store.put((*_ROOT, router_id, "versions"), f"{new.version:09d}", record.model_dump(mode="json"))
+            self.store.put((*_ROOT, router_id), "current", {"version": new.version, "state_hash": new.state_hash})
+            return new
+
+    def reset(self, router_id: str) -> int:
+        """Delete every version of a router; returns how many there were."""
+        with self._lock(router_id):
+            versions = self.history(router_id)
+            for v in versions:
+                self.store.delete((*_ROOT, router_id, "versions"), f"{v.version:09d}")
+            self.store.delete((*_ROOT, router_id), "current")
+            return len(versions)
+
+
+@contextmanager
+def _sqlite(path: Path) -> Iterator[tuple[BaseStore, Callable[[str], AbstractContextManager[None]]]]:
+    from langgraph.store.sqlite import SqliteStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    store = SqliteStore(conn)
+    store.setup()
+
+    @contextmanager
+    def lock(router_id: str) -> Iterator[None]:
+        # One lock file per store: commits are short, and flock spans processes.
+        with open(f"{path}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    try:
+        yield store, lock
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _postgres(url: str) -> Iterator[tuple[BaseStore, Callable[[str], AbstractContextManager[None]]]]:
+    import psycopg
+    from langgraph.store.postgres import PostgresStore
+
+    with PostgresStore.from_conn_string(url) as store, psycopg.connect(url, autocommit=True) as lock_conn:
+        store.setup()
+
+        @contextmanager
+        def lock(router_id: str) -> Iterator[None]:
+            key = zlib.crc32(f"orch-router:{router_id}".encode())
+            lock_conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    lock_conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+        yield store, lock
