@@ -130,10 +130,9 @@ def _sqlite(path: Path) -> Iterator[tuple[BaseStore, Callable[[str], AbstractCon
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     store = SqliteStore(conn)
-    store.setup()
 
     @contextmanager
-    def lock(router_id: str) -> Iterator[None]:
+    def lock(name: str) -> Iterator[None]:
         # One lock file per store: commits are short, and flock spans processes.
         with open(f"{path}.lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -143,6 +142,8 @@ def _sqlite(path: Path) -> Iterator[tuple[BaseStore, Callable[[str], AbstractCon
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     try:
+        with lock("setup"):
+            store.setup()
         yield store, lock
     finally:
         conn.close()
@@ -154,16 +155,21 @@ def _postgres(url: str) -> Iterator[tuple[BaseStore, Callable[[str], AbstractCon
     from langgraph.store.postgres import PostgresStore
 
     with PostgresStore.from_conn_string(url) as store, psycopg.connect(url, autocommit=True) as lock_conn:
-        store.setup()
 
         @contextmanager
-        def lock(router_id: str) -> Iterator[None]:
-            key = zlib.crc32(f"orch-router:{router_id}".encode())
-            lock_conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        def lock(name: str) -> Iterator[None]:
+            key = zlib.crc32(f"orch-router:{name}".encode())
+            # Poll with short statements rather than block in one: the store's setup runs
+            # CREATE INDEX CONCURRENTLY, which waits for every open transaction, a blocked
+            # pg_advisory_lock call included (a deadlock across processes).
+            while not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                time.sleep(0.02)
             try:
                 yield
             finally:
                 with contextlib.suppress(Exception):
                     lock_conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
+        with lock("\x00setup"):  # two processes migrating one database at once collide
+            store.setup()
         yield store, lock

@@ -12,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Answerer = Callable[[str, list[str]], str]
-"""(model name, valid answers from the schema enum) → the answer to give."""
+"""(model name, valid answers from the schema enum) → the answer to give; `CUT` cuts the reply short
+(`finish_reason: length`) right after the opening brace, as a model hitting max_tokens does."""
+CUT = "<cut>"
 
 
 def reply_for(schema: dict[str, Any], answer: str) -> str:
@@ -48,7 +50,8 @@ def fake_openai(answer: Answerer) -> Iterator[dict[str, Any]]:
                 requests.append(body)
             schema = body.get("response_format", {}).get("json_schema", {}).get("schema", {})
             enum = schema.get("properties", {}).get("answer", {}).get("enum", ["A"])
-            text = reply_for(schema, answer(body["model"], enum))
+            choice = answer(body["model"], enum)
+            text = '{"key_points": ["a fact that was cu' if choice == CUT else reply_for(schema, choice)
             payload = json.dumps(
                 {
                     "id": f"fake-{len(requests)}",
@@ -56,7 +59,11 @@ def fake_openai(answer: Answerer) -> Iterator[dict[str, Any]]:
                     "created": 0,
                     "model": body["model"],
                     "choices": [
-                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                        {
+                            "index": 0,
+                            "finish_reason": "length" if choice == CUT else "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
                     ],
                     "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
                 }

@@ -188,3 +188,31 @@ def test_report_of_a_run_that_is_not_an_evaluation_is_one_line(setup: dict[str, 
         pass
     with pytest.raises(OrchError, match=f"run {run.info.run_id} is not an orch evaluation"):
         report_from_run(run.info.run_id)
+
+
+def test_a_reply_cut_by_max_tokens_over_http_is_read_not_raised(tmp_path: Path) -> None:
+    """The SDK's parse() raises LengthFinishReasonError on a cut reply; orch must keep the text instead."""
+    import asyncio
+
+    from orch.backends.pool import AgentPool
+    from orch.config import PoolConfig
+    from orch.items import Item
+    from orch.session import Session
+    from tests.fake_openai import CUT
+
+    with fake_openai(lambda model, enum: CUT if model == "m-cut" else enum[1]) as srv:
+        config = PoolConfig.model_validate(
+            {
+                "agents": [
+                    {"id": "cut", "model": "m-cut", "base_url": srv["base_url"]},
+                    {"id": "ok", "model": "m-ok", "base_url": srv["base_url"]},
+                ],
+                "roles": {"merger": "ok"},
+            }
+        )
+        item = Item(id="c/1", question="q?", options=("a", "b", "c"), answer="B")
+        with AgentPool.start(config, ["cut", "ok"]) as pool, Session("orch", pool_config=config).runner(pool) as run:
+            result = asyncio.run(run.answer(item))
+        cut = next(a for a in result.analyses if a.agent == "cut")
+        assert cut.path == "invalid" and cut.analysis.key_points == ["a fact that was cu"]
+        assert result.answer == "B" and all("response_format" in r for r in srv["requests"])

@@ -78,6 +78,20 @@ def build_chat_model(
     )
 
 
+def _request_kwargs(model: BaseChatModel, kwargs: dict[str, object]) -> dict[str, object]:
+    """Send `response_format` as a plain body field to OpenAI-compatible endpoints.
+
+    Given as a keyword, langchain-openai calls the SDK's `parse()`, which raises on a reply cut by
+    `max_tokens` (`LengthFinishReasonError`) and loses the text; orch parses replies itself and
+    keeps what a cut reply says. The server sees the same JSON body either way.
+    """
+    if not isinstance(model, ChatOpenAI) or "response_format" not in kwargs:
+        return kwargs
+    plain = dict(kwargs)
+    plain["extra_body"] = {**(model.extra_body or {}), "response_format": plain.pop("response_format")}
+    return plain
+
+
 class AgentClient:
     """Calls one agent's model under its backend's request budget."""
 
@@ -172,9 +186,10 @@ class AgentClient:
         async with self.budget.slot():
             started = time.perf_counter()
             started_at = time.time()
+            model = self.chat_model
             try:
-                message = await self.chat_model.ainvoke(list(messages), **kwargs)
-            except (openai.APIError, httpx.HTTPError, TimeoutError) as exc:
+                message = await model.ainvoke(list(messages), **_request_kwargs(model, kwargs))
+            except (openai.OpenAIError, httpx.HTTPError, TimeoutError) as exc:
                 raise BackendError(f"agent {self.agent.id!r}: {type(exc).__name__}: {exc}") from exc
             ended = time.perf_counter()
         usage = getattr(message, "usage_metadata", None) or {}
