@@ -216,3 +216,58 @@ def test_a_reply_cut_by_max_tokens_over_http_is_read_not_raised(tmp_path: Path) 
         cut = next(a for a in result.analyses if a.agent == "cut")
         assert cut.path == "invalid" and cut.analysis.key_points == ["a fact that was cu"]
         assert result.answer == "B" and all("response_format" in r for r in srv["requests"])
+
+
+def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any], tmp_path: Path, monkeypatch) -> None:
+    import sqlite3
+
+    from orch.routers.replay import replay_evaluation
+
+    systems = "single:*,orch,orch-ema"
+    seen: list[str] = []
+
+    def crash(system: Any, result: Any) -> None:
+        seen.append(system.name)
+        if seen.count("orch-ema") == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(request(setup, systems=systems, concurrency=1), config=setup["pool"], hooks=EvalHooks(item_done=crash))
+    resumed = evaluate(request(setup, systems=systems, concurrency=1), config=setup["pool"])
+
+    client = MlflowClient()
+    child = client.get_run(resumed.record.system_run_ids["orch-ema"])
+    assert child.data.params["router.id"].startswith("eval-") and child.data.params["router.start_version"] == "0"
+    curve = client.get_metric_history(child.info.run_id, "ema.strong.accuracy")
+    assert sorted({m.step for m in curve}) == list(range(8))
+    routed = [(r["item_id"], r["routing.merger"], r["routing.state_version"]) for r in mlflow_table(child.info.run_id)]
+    assert [v for *_, v in routed] == list(range(8))  # prequential: item i saw the feedback of items before it
+
+    # the same evaluation replayed from the cache in a fresh state folder routes identically
+    fresh_state = tmp_path / "fresh-state"
+    fresh_state.mkdir()
+    with (
+        sqlite3.connect(get_settings().state_dir / "calls.sqlite") as src,
+        sqlite3.connect(fresh_state / "calls.sqlite") as dst,
+    ):
+        src.backup(dst)  # a file copy would miss what still sits in the write-ahead log
+    monkeypatch.setenv("ORCH_STATE_DIR", str(fresh_state))
+    again = evaluate(request(setup, systems=systems, replay=True, concurrency=4), config=setup["pool"])
+    child_again = client.get_run(again.record.system_run_ids["orch-ema"])
+    routed_again = [
+        (r["item_id"], r["routing.merger"], r["routing.state_version"]) for r in mlflow_table(child_again.info.run_id)
+    ]
+    assert routed_again == routed
+
+    outcome = replay_evaluation(resumed.record.parent_run_id, {"paper": {}, "k=1": {"k": 1}}, log=True)
+    assert [r.setting for r in outcome.results] == ["paper", "k=1"] and outcome.items == 8
+    assert outcome.fixed_agents == {"mid": 0.0, "strong": 0.5, "weak": 0.5}
+    assert len(outcome.run_ids) == 2
+    logged = client.get_run(outcome.run_ids[1])
+    assert logged.data.params["setting"] == "k=1" and "merger_accuracy" in logged.data.metrics
+
+
+def mlflow_table(run_id: str) -> list[dict[str, Any]]:
+    import mlflow
+
+    return mlflow.load_table("items.json", run_ids=[run_id]).to_dict("records")

@@ -116,3 +116,42 @@ def test_export_is_the_stored_json(tmp_path: Path) -> None:
         record = repo.current("r")
     data = json.loads(record.model_dump_json())
     assert data["state"]["policy_hash"] == PAPER.policy_hash and data["version"] == 1
+
+
+def test_delayed_feedback_is_applied_once_and_only_once(tmp_path: Path, monkeypatch, pool_config) -> None:
+    import asyncio
+
+    from orch.backends.pool import AgentPool
+    from orch.errors import OrchError
+    from orch.items import Item
+    from orch.recording import log_results, run_params
+    from orch.routers.feedback import apply_feedback
+    from orch.session import Session
+    from orch.testing import ScriptedChatModel
+    from orch.tracking import Tracker
+    from tests.conftest import analyst
+
+    monkeypatch.setenv("ORCH_ROUTER_STORE", f"sqlite:///{tmp_path / 'router.sqlite'}")
+    models = {a: ScriptedChatModel(script=analyst(x)) for a, x in (("strong", "C"), ("mid", "B"), ("weak", "C"))}
+    pool = AgentPool.from_chat_models(pool_config, models)
+    item = Item(id="ask/1", question="Which?", options=("a", "b", "c", "d"))  # no gold at prediction time
+    session, tracker = Session("orch-ema", pool_config=pool_config), Tracker()
+    with tracker.start_run("test-feedback", "ask") as run_id, session.runner(pool, router_id="prod", scope=run_id) as r:
+        result = asyncio.run(r.answer(item))
+        tracker.log_params(run_params(session, r))
+        log_results(tracker, [result])
+    with RouterRepo.open(f"sqlite:///{tmp_path / 'router.sqlite'}") as repo:
+        before = repo.current("prod")
+    assert before.version == 1 and before.state.agents["strong"].accuracy.n == 0  # latency learned, not accuracy
+
+    first = apply_feedback(run_id, "ask/1", "c")
+    assert first.applied and first.answer == "C" and first.correct == {"mid": 0.0, "strong": 1.0, "weak": 1.0}
+    second = apply_feedback(run_id, "ask/1", "C")
+    assert not second.applied and second.version == first.version == 2
+    with RouterRepo.open(f"sqlite:///{tmp_path / 'router.sqlite'}") as repo:
+        after = repo.current("prod").state
+    assert after.agents["strong"].accuracy.n == 1 and after.agents["mid"].accuracy.value == pytest.approx(0.4)
+    with pytest.raises(ConfigError, match="'E' is not a valid answer for ask/1"):
+        apply_feedback(run_id, "ask/1", "E")
+    with pytest.raises(OrchError, match="has no item 'ask/2'"):
+        apply_feedback(run_id, "ask/2", "C")
