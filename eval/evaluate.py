@@ -15,6 +15,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -353,6 +354,15 @@ class _Evaluation:
                 )
             results = [done[i.id] for i in items]
             calls = self.cache.stats.misses - calls_before
+            if router is not None:
+                tracker.log_text(router.service.state.model_dump_json(indent=2), "router/final_state.json")
+                extra = sum((r.feedback or {}).get("extra_calls", 0) for r in results)
+                mergers = Counter((r.routing or {}).get("merger") for r in results)
+                self.notes.append(
+                    f"{system.name}: router {router.router_id} (policy {router.policy.policy_hash}); "
+                    f"{extra} extra calls for feedback, counted in its calls and tokens; mergers chosen: "
+                    + ", ".join(f"{agent} ×{n}" for agent, n in sorted(mergers.items()))
+                )
             self._log_system(tracker, compiled, results, calls)
         self.hooks.system_finished(system, results, calls)
         return results

@@ -45,3 +45,43 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], me
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"orch: error: {message}"), done.stderr
+
+
+def test_eval_on_your_own_csv_with_a_column_mapping(tmp_path: Path) -> None:
+    from tests.fake_openai import fake_openai
+
+    (tmp_path / "quiz.csv").write_text("q,A,B,C,gold\nFirst?,x,y,z,B\nSecond?,x,y,z,C\n")
+    with fake_openai(lambda model, enum: "B") as srv:
+        (tmp_path / "pool.yaml").write_text(f"agents: [{{id: one, model: m, base_url: '{srv['base_url']}'}}]\n")
+        args = [
+            "eval",
+            "--benchmark",
+            "quiz.csv",
+            "--sample",
+            "all",
+            "--systems",
+            "single:one",
+            "--config",
+            "pool.yaml",
+            "--map",
+            "question=q",
+            "--map",
+            "options=A,B,C",
+            "--map",
+            "answer=gold",
+        ]
+        done = subprocess.run(
+            [sys.executable, "-m", "orch", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+            env={**__import__("os").environ, "COLUMNS": "200"},
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "single:one" in done.stdout and "50.0%" in done.stdout and len(srv["requests"]) == 2
+    bad = orch("eval", "--benchmark", "quiz.csv", "--map", "question", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "orch: error: --map: question: use FIELD=COLUMN, e.g. question=prompt or options=A,B,C,D"
+    )

@@ -23,6 +23,7 @@ from orch.cli.options import ConcurrencyOpt, ConfigOpt
 from orch.cli.render import console
 
 if TYPE_CHECKING:
+    from orch.eval.datasets import ColumnMapping
     from orch.eval.report import EvalReport
     from orch.eval.systems import System
     from orch.runner import ItemResult
@@ -81,6 +82,25 @@ def report_table(report: EvalReport) -> Table:
     return table
 
 
+def _mapping(entries: list[str]) -> ColumnMapping:
+    from pydantic import ValidationError
+
+    from orch.errors import ConfigError
+    from orch.eval.datasets import ColumnMapping
+
+    fields: dict[str, object] = {}
+    for entry in entries:
+        field, sep, column = entry.partition("=")
+        if not sep or not column:
+            raise ConfigError("--map", entry, "use FIELD=COLUMN, e.g. question=prompt or options=A,B,C,D")
+        fields[field] = tuple(column.split(",")) if field == "options" and "," in column else column
+    try:
+        return ColumnMapping.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError("--map", ".".join(map(str, first["loc"])), first["msg"]) from exc
+
+
 @eval_app.callback()
 def evaluate_command(
     ctx: typer.Context,
@@ -114,6 +134,15 @@ def evaluate_command(
         float | None,
         typer.Option("--trace-rate", min=0, max=1, help="Fraction of items traced (default: mlflow.yaml)."),
     ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="For your own file: FIELD=COLUMN, fields "
+            "id, question, options (one list column, or several "
+            "comma-separated), answer, category.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run or resume an evaluation; one MLflow parent run, one nested run per system."""
@@ -124,6 +153,7 @@ def evaluate_command(
     from orch.eval.evaluate import EvalHooks, EvalRequest, evaluate
 
     _interrupt_on_sigterm()
+    mapping = _mapping(column) if column else None
     request = EvalRequest(
         benchmark=benchmark,
         sample=sample,
@@ -134,6 +164,7 @@ def evaluate_command(
         fresh=fresh,
         exclude_sample=exclude_sample,
         trace_rate=trace_rate,
+        mapping=mapping,
     )
     columns = (
         TextColumn("[bold]{task.description:<22}"),
