@@ -58,6 +58,8 @@ class EvalRequest(BaseModel):
     seed: int = 0
     systems: str | None = None
     """Comma-separated systems (see `orch.eval.systems`); None: the standard comparison set."""
+    baselines: tuple[str, ...] = ()
+    """Graphs among the systems to compare as baselines (e.g. `orch` against `orch-ema`)."""
     concurrency: int = Field(1, ge=1)
     replay: bool = False
     """Refuse any call that is not in the cache: a bit-identical offline re-run."""
@@ -115,7 +117,7 @@ class _Evaluation:
         self.pool_config, pool_path = load_pool_config(config)
         self.pool_source = str(pool_path)
         self.pool_hash = hashlib.sha256(Path(pool_path).read_bytes()).hexdigest()
-        self.systems = parse_systems(request.systems, self.pool_config)
+        self.systems = parse_systems(request.systems, self.pool_config, baselines=request.baselines)
         settings = get_settings()
         self.store = ResultStore(settings.state_dir / "evals.sqlite")
         self.cache = CallCache(
@@ -131,17 +133,18 @@ class _Evaluation:
 
     # -- identities ------------------------------------------------------------------------
     def eval_key(self) -> str:
-        return _digest(
-            {
-                "dataset": self.dataset.name,
-                "dataset_sha256": self.dataset.sha256,
-                "items": self.sample.manifest()["item_ids_sha256"],
-                "seed": self.request.seed,
-                "systems": [s.name for s in self.systems],
-                "pool": self.pool_hash,
-                "prompts": PROMPT_VERSION,
-            }
-        )
+        identity: dict[str, object] = {
+            "dataset": self.dataset.name,
+            "dataset_sha256": self.dataset.sha256,
+            "items": self.sample.manifest()["item_ids_sha256"],
+            "seed": self.request.seed,
+            "systems": [s.name for s in self.systems],
+            "pool": self.pool_hash,
+            "prompts": PROMPT_VERSION,
+        }
+        if self.request.baselines:  # only when given, so earlier evaluations keep their keys
+            identity["baselines"] = sorted(self.request.baselines)
+        return _digest(identity)
 
     def system_key(self, system: System, compiled: CompiledSpec) -> str:
         """What determines a system's results; items done under the same key are never rerun."""

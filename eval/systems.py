@@ -12,6 +12,7 @@ Baselines are single, cot, vote and sc; every other graph is a target compared a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -40,10 +41,12 @@ class System(BaseModel):
     source: str
     agent: str | None = None
     samples: int | None = None
+    as_baseline: bool = False
+    """A graph compared as a baseline (e.g. `orch` when the target is `orch-ema`)."""
 
     @property
     def baseline(self) -> bool:
-        return self.kind != "graph"
+        return self.kind != "graph" or self.as_baseline
 
 
 def _direct_spec(name: str, agent: str, reasoning_chars: int) -> GraphSpec:
@@ -82,9 +85,12 @@ def _agents(which: str, pool: PoolConfig, token: str) -> list[str]:
     return [which]
 
 
-def parse_systems(text: str | None, pool: PoolConfig, *, cot_chars: int = COT_CHARS) -> list[System]:
+def parse_systems(
+    text: str | None, pool: PoolConfig, *, cot_chars: int = COT_CHARS, baselines: Sequence[str] = ()
+) -> list[System]:
     """Systems from a comma-separated list (default: `STANDARD_SYSTEMS`), in a fixed order:
-    baselines first, then targets, then self-consistency (its budget follows the targets')."""
+    baselines first, then targets, then self-consistency (its budget follows the targets').
+    Graphs named in `baselines` are compared as baselines too."""
     systems: list[System] = []
     for token in [t.strip() for t in (text or STANDARD_SYSTEMS).split(",") if t.strip()]:
         head, _, rest = token.partition(":")
@@ -115,5 +121,11 @@ def parse_systems(text: str | None, pool: PoolConfig, *, cot_chars: int = COT_CH
     for name in names:
         if names.count(name) > 1:
             raise SpecError("--systems", name, "listed twice")
+    for name in baselines:
+        if name not in names:
+            raise SpecError("--baseline", name, f"not among the systems {names}{did_you_mean(name, names)}")
+    systems = [s.model_copy(update={"as_baseline": True}) if s.name in baselines else s for s in systems]
     order = {"single": 0, "cot": 0, "vote": 0, "graph": 1, "sc": 2}
-    return sorted(systems, key=lambda s: order[s.kind])  # stable: keeps the user's order within a group
+    return sorted(
+        systems, key=lambda s: (order[s.kind], not s.as_baseline)
+    )  # stable: keeps the user's order within a group

@@ -271,3 +271,11 @@ def mlflow_table(run_id: str) -> list[dict[str, Any]]:
     import mlflow
 
     return mlflow.load_table("items.json", run_ids=[run_id]).to_dict("records")
+
+
+def test_a_graph_can_be_compared_as_a_baseline(setup: dict[str, Any]) -> None:
+    outcome = evaluate(request(setup, systems="single:strong,orch,orch-ema", baselines=("orch",)), config=setup["pool"])
+    pairs = {(c.comparison.target, c.comparison.baseline) for c in outcome.report.comparisons}
+    assert pairs == {("orch-ema", "single:strong"), ("orch-ema", "orch")}
+    assert [r.name for r in outcome.report.rows] == ["single:strong", "orch", "orch-ema"]
+    assert any(note.startswith("orch-ema: router eval-") and "extra calls" in note for note in outcome.report.notes)

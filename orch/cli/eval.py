@@ -122,6 +122,10 @@ def evaluate_command(
             "orch,sc.",
         ),
     ] = None,
+    baseline: Annotated[
+        list[str] | None,
+        typer.Option("--baseline", help="Compare this graph as a baseline too, e.g. --baseline orch for orch-ema."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sample seed.")] = 0,
     concurrency: ConcurrencyOpt = 1,
     replay: Annotated[bool, typer.Option("--replay", help="Refuse any uncached model call (offline re-run).")] = False,
@@ -158,6 +162,7 @@ def evaluate_command(
         benchmark=benchmark,
         sample=sample,
         systems=systems,
+        baselines=tuple(baseline or ()),
         seed=seed,
         concurrency=concurrency,
         replay=replay,
