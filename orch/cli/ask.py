@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from orch.cli.options import ConfigOpt, GraphOpt, JsonOpt, RouterOpt
-from orch.cli.render import analyses_table, console, decision_lines
+from orch.cli.render import analyses_table, analysis_notes, console, decision_lines
 from orch.errors import DatasetError
 from orch.items import Item
 
@@ -90,6 +90,8 @@ def ask(
         print(result.model_dump_json(indent=2))
         return
     console.print(analyses_table(result))
+    for line in analysis_notes(result, width=max(40, console.width - 20)):
+        console.print(line)
     for line in decision_lines(result):
         console.print(line)
     console.print(f"[dim]MLflow run {run_id} in {tracker.tracking_uri} — open it with `orch ui`[/]")

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from orch.runner import ItemResult
     from orch.summary import RunSummary
 
-__all__ = ["analyses_table", "console", "decision_lines", "items_table", "summary_lines", "wilson"]
+__all__ = ["analyses_table", "analysis_notes", "console", "decision_lines", "items_table", "summary_lines", "wilson"]
 
 console = Console()
 
@@ -27,16 +27,15 @@ def _short(text: str, n: int = 90) -> str:
 
 
 def analyses_table(result: ItemResult) -> Table:
-    table = Table(title=f"Analyses ({result.graph})", title_justify="left", expand=False)
-    for column in ("#", "agent", "facet", "answer", "conf.", "read by", "tokens in/out", "seconds", "key points"):
-        table.add_column(column, overflow="fold")
+    """One row per analysis; what each analyst said is in `analysis_notes`, below it."""
+    table = Table(title=f"Analyses ({result.graph})", title_justify="left")
+    for column in ("#", "agent", "facet", "answer", "conf.", "read by", "tokens in/out", "s"):
+        table.add_column(column, no_wrap=column != "facet")
     for number, a in enumerate(result.analyses, start=1):
-        points = "; ".join(a.analysis.key_points) if a.analysis else (a.reasoning or a.error or "")
         conf = f"{a.confidence:.2f}" if a.confidence is not None else ""
-        gold = result.item.answer
         answer = a.answer or "[red]invalid[/]"
-        if gold and a.answer:
-            answer = f"{a.answer} {_mark(a.answer == gold)}"
+        if result.item.answer and a.answer:
+            answer = f"{a.answer} {_mark(a.answer == result.item.answer)}"
         table.add_row(
             str(number),
             a.agent,
@@ -46,9 +45,18 @@ def analyses_table(result: ItemResult) -> Table:
             a.path,
             f"{a.usage.input_tokens}/{a.usage.output_tokens}",
             f"{a.usage.latency_ms / 1000:.1f}",
-            _short(points, 120),
         )
     return table
+
+
+def analysis_notes(result: ItemResult, width: int = 160) -> list[str]:
+    """`#n agent: key point; key point …`, one line per analysis, cut to `width`."""
+    lines = []
+    for number, a in enumerate(result.analyses, start=1):
+        said = "; ".join(a.analysis.key_points) if a.analysis and a.analysis.key_points else (a.reasoning or a.error)
+        if said:
+            lines.append(f"[dim]#{number} {a.agent}:[/] {_short(said, width)}")
+    return lines
 
 
 def decision_lines(result: ItemResult) -> list[str]:
@@ -62,6 +70,13 @@ def decision_lines(result: ItemResult) -> list[str]:
         "direct": f"answered directly by {d.agent} (read by: {d.path})",
         "none": "no valid answer",
     }[d.method]
+    if result.routing:
+        r = result.routing
+        utilities = ", ".join(f"{a} {u:+.2f}" for a, u in r.get("utilities", {}).items())
+        lines.append(
+            f"Routing: panel {', '.join(r['panel'])}; merger {r['merger']} (router {r.get('router_id', '')} "
+            f"v{r['state_version']}; utilities {utilities})"
+        )
     lines.append(f"Decision: {how}")
     if result.answer is not None and result.item.options is not None:
         final = f"[bold]{result.answer}[/]. {result.item.option_text(result.answer)}"
