@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Annotated
 
@@ -33,7 +32,6 @@ def ui(port: Annotated[int, typer.Option("--port", "-p")] = 5000) -> None:
         "--port",
         str(port),
     ]
-    try:
-        raise typer.Exit(subprocess.call(command, env=env))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    # Become the MLflow server: Ctrl-C and kill then reach it (and its workers) directly, and no
+    # server is left running behind an exited `orch`.
+    os.execvpe(command[0], command, env)
