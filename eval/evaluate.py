@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
-from orch.config import load_pool_config
+from orch.config import load_pool_config, pool_fingerprint
 from orch.eval.datasets import ColumnMapping, Dataset, load_benchmark
 from orch.eval.plots import figures
 from orch.eval.report import EvalReport, SystemResults, build_report, render_markdown
@@ -116,7 +116,7 @@ class _Evaluation:
         self.sample = sample(self.dataset, request.sample, request.seed, exclude=exclude)
         self.pool_config, pool_path = load_pool_config(config)
         self.pool_source = str(pool_path)
-        self.pool_hash = hashlib.sha256(Path(pool_path).read_bytes()).hexdigest()
+        self.pool_hash = pool_fingerprint(self.pool_config, pool_path)
         self.systems = parse_systems(request.systems, self.pool_config, baselines=request.baselines)
         settings = get_settings()
         self.store = ResultStore(settings.state_dir / "evals.sqlite")

@@ -7,6 +7,7 @@ endpoint works by giving an agent a `base_url` instead of `local`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,14 @@ from orch.errors import ConfigError, did_you_mean
 from orch.settings import get_settings
 from orch.yamlio import load_model, load_yaml_mapping
 
-__all__ = ["DEFAULT_POOL_PATH", "AgentConfig", "LocalServersConfig", "PoolConfig", "load_pool_config"]
+__all__ = [
+    "DEFAULT_POOL_PATH",
+    "AgentConfig",
+    "LocalServersConfig",
+    "PoolConfig",
+    "load_pool_config",
+    "pool_fingerprint",
+]
 
 DEFAULT_POOL_PATH = Path(__file__).with_name("pool.yaml")
 
@@ -130,6 +138,13 @@ class PoolConfig(BaseModel):
     def role(self, name: str) -> str:
         """The agent id for a role; the first agent in priority order when the role is unset."""
         return self.roles.get(name, self.agent_ids[0])
+
+
+def pool_fingerprint(config: PoolConfig, path: Path | None = None) -> str:
+    """sha256 of the pool file's bytes (or of the config's JSON when it came from code): runs and
+    evaluations record it, and finished results are only reused under the same one."""
+    data = path.read_bytes() if path is not None else config.model_dump_json().encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_pool_config(path: Path | None = None) -> tuple[PoolConfig, Path]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from orch.backends.pool import AgentPool
-from orch.config import PoolConfig, load_pool_config
+from orch.config import PoolConfig, load_pool_config, pool_fingerprint
 from orch.graphs import compile_spec, load_graph_spec, required_agents
 from orch.routers.setup import RouterSetup, RouterUpdate, open_router
 from orch.runner import GraphRunner
@@ -28,13 +27,11 @@ class Session:
     def __init__(
         self, graph: str | Path = "orch", config: Path | None = None, *, pool_config: PoolConfig | None = None
     ) -> None:
+        pool_path: Path | None = None
         if pool_config is None:
             pool_config, pool_path = load_pool_config(config)
-            self.pool_source = str(pool_path)
-            self.pool_hash = hashlib.sha256(Path(pool_path).read_bytes()).hexdigest()
-        else:
-            self.pool_source = "<given>"
-            self.pool_hash = hashlib.sha256(pool_config.model_dump_json().encode()).hexdigest()
+        self.pool_source = str(pool_path) if pool_path else "<given>"
+        self.pool_hash = pool_fingerprint(pool_config, pool_path)
         self.pool_config = pool_config
         self.spec, self.spec_path = load_graph_spec(graph)
         self.compiled = compile_spec(self.spec, source=self.spec_path, pool=pool_config)
