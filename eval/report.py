@@ -92,7 +92,9 @@ def _row(s: SystemResults) -> SystemRow:
     costs = cost_summary(
         [r.usage.input_tokens for r in rs], [r.usage.output_tokens for r in rs], [r.usage.cost for r in rs], correct
     )
-    latency = latency_summary([r.latency_ms for r in rs])
+    # Model time per item (its calls summed, cached calls at their original time): wall time would
+    # read 0 for a system served from the cache and depends on what else the machine runs.
+    latency = latency_summary([r.usage.latency_ms for r in rs])
     n = max(len(rs), 1)
     return SystemRow(
         name=s.name,
@@ -193,6 +195,7 @@ def render_markdown(report: EvalReport) -> str:
         f"# Evaluation: {report.benchmark}, sample {report.sample}, seed {report.seed}",
         "",
         f"{report.n_items} items (dataset sha256 `{report.dataset_sha256[:16]}…`). Accuracy with 95% Wilson CIs; "
+        "p50/p95 s: model time per item (its calls summed; cached calls count their original time); "
         f"p: exact McNemar of {first_target or 'the target'} against each baseline, Holm-adjusted across all "
         "target × baseline comparisons.",
         "",
