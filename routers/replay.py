@@ -1,11 +1,13 @@
 """Off-policy replay: other router settings on a logged evaluation, with no model calls.
 
-An evaluation's `single:*` systems logged every agent's own answer, latency and cost on every
-item. Replaying walks the items in the evaluation's order, routes each with a setting's policy
-on the state its feedback allows (prequential, as live), and scores what that routing would
-have picked from the logged outcomes: the merger's own answer, the panel's majority vote and the
-panel oracle. Feedback follows the setting: every agent (`direct`) or the panel only (`answers`).
-What a merge would have made of a different panel is not logged, so it is not claimed.
+An evaluation logged every agent's outcome on every item: each analyst's answer, latency and
+cost in a graph such as `orch` (the signals a live ORCH router learns from), and each agent's
+direct answer in its `single:*` system. Replaying walks the items in the evaluation's order,
+routes each with a setting's policy on the state its feedback allows (prequential, as live), and
+scores what that routing would have picked from the logged outcomes: the merger's own answer,
+the panel's majority vote and the panel oracle. Feedback follows the setting: every agent
+(`direct`) or the panel only (`answers`). What a merge would have made of a different panel is
+not logged, so it is not claimed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel
 
 from orch.errors import OrchError
 from orch.items import Item
+from orch.nodes.state import AgentOutput
 from orch.routers.policy import RouterPolicy
 from orch.routers.ranking import RoutingDecision, decide
 from orch.routers.state import Observation, RouterState, apply
@@ -72,25 +75,64 @@ class ReplayResult(BaseModel):
     states: list[RouterState]
 
 
-def replay_log(systems: dict[str, list[ItemResult]]) -> tuple[list[Item], dict[str, list[AgentLog]]]:
-    """Per agent, its direct outcome on each item, from the `single:<agent>` systems of an evaluation."""
+def replay_log(
+    systems: dict[str, list[ItemResult]], source: str = "auto"
+) -> tuple[list[Item], dict[str, list[AgentLog]], str]:
+    """Per agent, its logged outcome on each item, and where it came from.
+
+    `source` is a system name whose analyses cover every agent on every item (e.g. `orch`: the answers,
+    latencies and costs a live ORCH router learns from), `single` for the `single:<agent>` systems'
+    direct answers, or `auto`: the first graph system with analyses from every agent, else `single`.
+    """
+    if source == "auto":
+        source = next(
+            (
+                name
+                for name, results in systems.items()
+                if not name.startswith(("single:", "cot:", "sc:")) and _covers_all(results)
+            ),
+            "single",
+        )
+    if source == "single":
+        return (*_from_singles(systems), "single:* direct answers")
+    if source not in systems:
+        raise OrchError(f"replay source {source!r} is not among the evaluation's systems {sorted(systems)}")
+    results = systems[source]
+    agents = sorted({a.agent for r in results for a in r.analyses if a.kind == "analysis"})
+    if not agents or not _covers_all(results):
+        raise OrchError(f"system {source!r} does not log an analysis of every agent on every item")
+    log = {
+        agent: [_agent_log([a for a in r.analyses if a.agent == agent and a.kind == "analysis"]) for r in results]
+        for agent in agents
+    }
+    return [r.item for r in results], log, f"{source} analyses"
+
+
+def _covers_all(results: list[ItemResult]) -> bool:
+    per_item = [{a.agent for a in r.analyses if a.kind == "analysis"} for r in results]
+    return bool(per_item) and bool(per_item[0]) and all(agents == per_item[0] for agents in per_item)
+
+
+def _agent_log(outputs: Sequence[AgentOutput]) -> AgentLog:
+    first = outputs[0]  # several facets of one agent: its first analysis answers for it
+    return AgentLog(
+        answer=first.answer,
+        latency_ms=sum(o.usage.latency_ms for o in outputs),
+        cost=sum(o.usage.cost for o in outputs),
+        ok=all(o.path != "error" for o in outputs),
+    )
+
+
+def _from_singles(systems: dict[str, list[ItemResult]]) -> tuple[list[Item], dict[str, list[AgentLog]]]:
     singles = {name.removeprefix("single:"): results for name, results in systems.items() if name.startswith("single:")}
     if not singles:
-        raise OrchError("replay needs the evaluation's single:<agent> systems (every agent's own answer per item)")
+        raise OrchError("replay needs per-agent outcomes: a graph with every agent's analyses, or single:* systems")
     items = [r.item for r in next(iter(singles.values()))]
     log: dict[str, list[AgentLog]] = {}
     for agent, results in singles.items():
         if [r.item.id for r in results] != [i.id for i in items]:
             raise OrchError(f"single:{agent} was not run on the same items")
-        log[agent] = [
-            AgentLog(
-                answer=r.answer,
-                latency_ms=r.usage.latency_ms,
-                cost=r.usage.cost,
-                ok=all(a.path != "error" for a in r.analyses),
-            )
-            for r in results
-        ]
+        log[agent] = [_agent_log(r.analyses) for r in results]
     return items, log
 
 
@@ -154,6 +196,8 @@ def replay(setting: str, policy: RouterPolicy, items: Sequence[Item], log: dict[
 class ReplayOutcome(BaseModel):
     run_id: str
     items: int
+    source: str
+    """Where the per-agent outcomes came from (a graph's analyses, or the single agents' direct answers)."""
     results: list[ReplayResult]
     fixed_agents: dict[str, float]
     """Each agent's own accuracy over the items: the best fixed choice in hindsight, for reference."""
@@ -174,7 +218,9 @@ def policy_for(patch: dict) -> RouterPolicy:
     return RouterPolicy.model_validate(merge(PRESETS["paper-direct"].model_dump(), patch))
 
 
-def replay_evaluation(run_id: str, settings: dict[str, dict], *, log: bool = True) -> ReplayOutcome:
+def replay_evaluation(
+    run_id: str, settings: dict[str, dict], *, log: bool = True, source: str = "auto"
+) -> ReplayOutcome:
     """Replay `settings` (name → patch of the paper preset) on the evaluation `run_id`, logging each
     as an MLflow run (params: the policy; metrics: accuracies; EMA curves per item)."""
     from orch.eval.logged import load_systems
@@ -182,14 +228,14 @@ def replay_evaluation(run_id: str, settings: dict[str, dict], *, log: bool = Tru
     from orch.tracking import Tracker
 
     systems = {s.name: s.results for s in load_systems(run_id)}
-    items, agent_log = replay_log(systems)
+    items, agent_log, used = replay_log(systems, source)
     results = [replay(name, policy_for(patch), items, agent_log) for name, patch in settings.items()]
     n = max(len(items), 1)
     fixed = {
         a: sum(entry.answer == item.answer for entry, item in zip(entries, items, strict=True)) / n
         for a, entries in sorted(agent_log.items())
     }
-    outcome = ReplayOutcome(run_id=run_id, items=len(items), results=results, fixed_agents=fixed)
+    outcome = ReplayOutcome(run_id=run_id, items=len(items), source=used, results=results, fixed_agents=fixed)
     if log:
         for r in results:
             tracker = Tracker()

@@ -150,6 +150,14 @@ def replay_router(
         ),
     ] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log each setting as an MLflow run.")] = True,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="Per-agent outcomes from: a system with every agent's "
+            "analyses (e.g. orch), 'single' (direct answers), or 'auto'.",
+        ),
+    ] = "auto",
 ) -> None:
     """Simulate router settings on a logged evaluation, with no model calls."""
     from orch.errors import OrchError
@@ -164,9 +172,11 @@ def replay_router(
                 settings[name] = json.loads(patch or "{}")
             except ValueError as exc:
                 raise OrchError(f"--setting {entry!r}: the part after '=' must be JSON: {exc}") from exc
-    outcome = replay_evaluation(run_id, settings, log=log)
+    outcome = replay_evaluation(run_id, settings, log=log, source=source)
     table = Table(
-        title=f"Router replay on evaluation {run_id}: {outcome.items} items, no model calls", title_justify="left"
+        title=f"Router replay on evaluation {run_id}: {outcome.items} items, outcomes from {outcome.source}, "
+        "no model calls",
+        title_justify="left",
     )
     for column in ("setting", "merger acc.", "panel vote acc.", "panel oracle", "panel latency s", "mergers"):
         table.add_column(column, justify="left" if column in ("setting", "mergers") else "right")
