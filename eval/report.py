@@ -148,7 +148,7 @@ def build_report(
     audits = []
     for s in systems:
         panels = [_analyst_answers(r) for r in s.results]
-        if not s.baseline and any(panels):
+        if s.kind == "graph" and any(panels):  # graphs compared as baselines (orch vs orch-ema) too
             gold = [r.item.answer or "" for r in s.results]
             audits.append(
                 TargetAudit(

@@ -41,7 +41,7 @@ class RouterVersion(BaseModel):
 
 def default_store_url() -> str:
     settings = get_settings()
-    return settings.router_store or f"sqlite:///{settings.state_dir / 'router.sqlite'}"
+    return settings.router_store or f"sqlite:///{(settings.state_dir / 'router.sqlite').resolve()}"
 
 
 class RouterRepo:
