@@ -11,13 +11,13 @@ from mlflow.entities import Run
 from orch.errors import OrchError
 from orch.eval.report import EvalReport, SystemResults, build_report, render_markdown
 from orch.runner import ItemResult
-from orch.tracking import Tracker
+from orch.tracking import configure_tracking, load_mlflow_settings
 
 __all__ = ["list_evaluations", "load_run_results", "load_systems", "report_from_run", "run_params"]
 
 
 def _client() -> MlflowClient:
-    Tracker()  # applies mlflow.yaml's tracking URI
+    configure_tracking(load_mlflow_settings())  # mlflow.yaml's tracking URI, unless MLFLOW_TRACKING_URI is set
     return MlflowClient()
 
 

@@ -85,6 +85,15 @@ class EvalReport(BaseModel):
     per_category: dict[str, dict[str, Proportion]]
     notes: list[str]
 
+    @property
+    def first_target(self) -> str | None:
+        return next((r.name for r in self.rows if not r.baseline), None)
+
+    def against_first_target(self) -> dict[str, BudgetedComparison]:
+        """Baseline name → its comparison with the first target: the column of the main table."""
+        target = self.first_target
+        return {c.comparison.baseline: c for c in self.comparisons if c.comparison.target == target}
+
 
 def _row(s: SystemResults) -> SystemRow:
     rs = s.results
@@ -189,8 +198,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_markdown(report: EvalReport) -> str:
     """The report as Markdown: main table first, then comparisons, audits, categories and notes."""
-    first_target = next((r.name for r in report.rows if not r.baseline), None)
-    vs_target = {c.comparison.baseline: c for c in report.comparisons if c.comparison.target == first_target}
+    first_target = report.first_target
+    vs_target = report.against_first_target()
     out = [
         f"# Evaluation: {report.benchmark}, sample {report.sample}, seed {report.seed}",
         "",

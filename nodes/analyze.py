@@ -20,7 +20,7 @@ from orch.nodes.base import Node, NodeConfig, register_node
 from orch.nodes.calls import usage_of
 from orch.nodes.prompts import analysis_system, direct_system, question_block
 from orch.nodes.reading import read_analysis, read_choice
-from orch.nodes.runtime import RunContext, resolve_agent
+from orch.nodes.runtime import RunContext
 from orch.nodes.schemas import AnalysisBudget, analysis_schema, choice_schema, tokens_for
 from orch.nodes.state import AgentOutput, Task, item_of
 
@@ -49,12 +49,8 @@ class Analyze(Node):
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         item = item_of(state)
-        if "agent" in state:
-            task = Task(agent=state["agent"], slot=state.get("slot", 0), facet=state.get("facet") or self.config.facet)
-        elif self.config.agent:
-            task = Task(agent=resolve_agent(self.config.agent, state, runtime.context), facet=self.config.facet)
-        else:
-            raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
+        agent, slot, fanned_out = self.assigned_agent(state, runtime)
+        task = Task(agent=agent, slot=slot, facet=(state.get("facet") if fanned_out else None) or self.config.facet)
         client = runtime.context.client(task.agent)
         budget = AnalysisBudget.for_item(item, self.config.max_chars)
         system = analysis_system(

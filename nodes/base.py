@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict
 
 from orch.errors import did_you_mean
-from orch.nodes.runtime import RunContext
+from orch.nodes.runtime import RunContext, resolve_agent
 
 __all__ = ["NODE_REGISTRY", "Node", "NodeConfig", "NodeRegistry", "register_node"]
 
@@ -42,6 +42,16 @@ class Node(ABC):
     def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
         """Agents this node may call beyond its `agent_fields` (a router's candidates), so they are started."""
         return ()
+
+    def assigned_agent(self, state: dict, runtime: Runtime[RunContext]) -> tuple[str, int, bool]:
+        """(agent, slot, fanned out): a fan-out payload names its agent; otherwise `config.agent`
+        (an agent id or a role) does."""
+        if "agent" in state:
+            return state["agent"], state.get("slot", 0), True
+        name = getattr(self.config, "agent", None)
+        if not name:
+            raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
+        return resolve_agent(name, state, runtime.context), 0, False
 
     def writes_decision(self, fanned_out: bool) -> bool:
         """Whether this node, placed as in the spec, writes the graph's final `decision`."""

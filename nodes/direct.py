@@ -19,7 +19,7 @@ from orch.nodes.base import Node, NodeConfig, register_node
 from orch.nodes.calls import usage_of
 from orch.nodes.prompts import direct_system, question_block
 from orch.nodes.reading import read_choice
-from orch.nodes.runtime import RunContext, resolve_agent
+from orch.nodes.runtime import RunContext
 from orch.nodes.schemas import choice_schema, tokens_for
 from orch.nodes.state import AgentOutput, Decision, item_of
 
@@ -51,13 +51,7 @@ class Direct(Node):
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         item = item_of(state)
-        fanned_out = "agent" in state
-        if fanned_out:
-            agent, slot = state["agent"], state.get("slot", 0)
-        elif self.config.agent:
-            agent, slot = resolve_agent(self.config.agent, state, runtime.context), 0
-        else:
-            raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
+        agent, slot, fanned_out = self.assigned_agent(state, runtime)
         client = runtime.context.client(agent)
         outputs = [
             await self._answer(

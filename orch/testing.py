@@ -38,7 +38,7 @@ class ScriptedChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    script: Any
+    script: Script
     delay_s: float | Callable[[int], float] = 0.0
     """Seconds to wait before replying (a function of the call index), to shuffle parallel arrivals."""
     calls: list[dict[str, Any]] = Field(default_factory=list)

@@ -46,8 +46,8 @@ def _interrupt_on_sigterm() -> None:
 
 
 def report_table(report: EvalReport) -> Table:
-    target = next((r.name for r in report.rows if not r.baseline), None)
-    vs = {c.comparison.baseline: c for c in report.comparisons if c.comparison.target == target}
+    target = report.first_target
+    vs = report.against_first_target()
     table = Table(
         title=f"{report.benchmark} {report.sample} (seed {report.seed}): {report.n_items} items", title_justify="left"
     )
