@@ -1,4 +1,4 @@
-"""An evaluation's report: the numbers (pure, from item results) and their Markdown rendering.
+"""An evaluation's report: the numbers (pure, from item results); `orch.eval.markdown` renders them.
 
 Everything here is computed from the per-item results of each system on the same items, so the
 report can be re-rendered later from logged data without a model call.
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from orch.eval.markdown import render_markdown
 from orch.eval.stats import (
     Comparison,
     MergeAudit,
@@ -25,7 +26,7 @@ from orch.eval.stats import (
     panel_oracle,
     per_category_accuracy,
 )
-from orch.runner import ItemResult
+from orch.records import ItemResult
 
 __all__ = ["EvalReport", "SystemResults", "SystemRow", "build_report", "render_markdown"]
 
@@ -181,137 +182,3 @@ def build_report(
         per_category=per_category,
         notes=list(notes),
     )
-
-
-def _pct(p: float) -> str:
-    return "–" if math.isnan(p) else f"{p:.1%}"
-
-
-def _p(p: float) -> str:
-    return "–" if math.isnan(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def render_markdown(report: EvalReport) -> str:
-    """The report as Markdown: main table first, then comparisons, audits, categories and notes."""
-    first_target = report.first_target
-    vs_target = report.against_first_target()
-    out = [
-        f"# Evaluation: {report.benchmark}, sample {report.sample}, seed {report.seed}",
-        "",
-        f"{report.n_items} items (dataset sha256 `{report.dataset_sha256[:16]}…`). Accuracy with 95% Wilson CIs; "
-        "p50/p95 s: model time per item (its calls summed; cached calls count their original time); "
-        f"p: exact McNemar of {first_target or 'the target'} against each baseline, Holm-adjusted across all "
-        "target × baseline comparisons.",
-        "",
-    ]
-    main = []
-    for r in report.rows:
-        c = vs_target.get(r.name)
-        vs = f"{c.comparison.diff:+.1%} (p={_p(c.comparison.p_holm)})" if c else ""
-        main.append(
-            [
-                r.name,
-                _pct(r.accuracy.value),
-                f"{_pct(r.accuracy.ci_low)}–{_pct(r.accuracy.ci_high)}",
-                _pct(r.invalid.value),
-                f"{r.tokens_per_item:.0f}",
-                f"{r.calls_per_item:.1f}",
-                f"{r.latency_p50_s:.1f}/{r.latency_p95_s:.1f}",
-                f"{r.cost_per_item:.5f}",
-                vs,
-            ]
-        )
-    header = [
-        "system",
-        "accuracy",
-        "95% CI",
-        "invalid",
-        "tokens/item",
-        "calls/item",
-        "p50/p95 s",
-        "cost/item $",
-        f"{first_target} − system (Holm p)",
-    ]
-    out += ["## Systems", "", *_table(header, main), ""]
-    if report.comparisons:
-        rows = []
-        for bc in report.comparisons:
-            c = bc.comparison
-            flag = "⚠ budget differs" if bc.flagged else ""
-            rows.append(
-                [
-                    c.target,
-                    c.baseline,
-                    f"{c.diff:+.1%}",
-                    f"{_pct(c.ci_low)} to {_pct(c.ci_high)}",
-                    str(c.b),
-                    str(c.c),
-                    _p(c.p_value),
-                    _p(c.p_holm),
-                    f"{bc.token_ratio:.2f}×",
-                    flag,
-                ]
-            )
-        out += [
-            "## Comparisons",
-            "",
-            "b: items the target got right and the baseline wrong; c: the reverse. Δ CI: paired bootstrap "
-            f"(10,000 resamples). ⚠: the target wins while spending a token budget more than "
-            f"{report.budget_tolerance:.0%} away from the baseline's.",
-            "",
-            *_table(
-                ["target", "baseline", "Δ accuracy", "Δ 95% CI", "b", "c", "p", "p (Holm)", "tokens ratio", ""], rows
-            ),
-            "",
-        ]
-    if report.audits:
-        rows = [
-            [
-                a.target,
-                f"{_pct(a.oracle.value)} ({a.oracle.k}/{a.oracle.n})",
-                str(a.audit.majority_correct),
-                str(a.audit.final_correct),
-                str(a.audit.rescues),
-                str(a.audit.spoils),
-                str(a.audit.unanimous_overrides),
-                str(a.audit.novel_answers),
-            ]
-            for a in report.audits
-        ]
-        out += [
-            "## Merge audit",
-            "",
-            "Panel oracle: an analyst was right (upper bound for any merge). Rescue: merge right while the panel's "
-            "strict majority was not; spoil: the reverse. Override: a unanimous panel (≥2) was overruled. Novel: "
-            "the merge chose an answer no analyst proposed.",
-            "",
-            *_table(
-                [
-                    "target",
-                    "panel oracle",
-                    "majority right",
-                    "merge right",
-                    "rescues",
-                    "spoils",
-                    "unanimous overrides",
-                    "novel answers",
-                ],
-                rows,
-            ),
-            "",
-        ]
-    categories = sorted({c for per in report.per_category.values() for c in per})
-    if len(categories) > 1:
-        rows = [
-            [name, *(f"{report.per_category[name][c].k}/{report.per_category[name][c].n}" for c in categories)]
-            for name in report.per_category
-        ]
-        out += ["## Per category (right/items)", "", *_table(["system", *categories], rows), ""]
-    if report.notes:
-        out += ["## Notes", "", *(f"- {note}" for note in report.notes), ""]
-    return "\n".join(out)

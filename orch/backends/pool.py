@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
 from orch.backends.budget import RequestBudget
 from orch.backends.cache import CallCache
 from orch.backends.chat import AgentClient, build_chat_model
-from orch.config import PoolConfig
+from orch.config import AgentConfig, PoolConfig
 from orch.errors import BackendError, ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from orch.backends.llamacpp import LocalServers
 
 __all__ = ["AgentPool"]
 
@@ -59,81 +63,12 @@ class AgentPool:
             ConfigError: an agent id is unknown, or a local model is not installed.
             BackendError: a server failed to start (its log file is named).
         """
-        from orch.backends.catalog import resolve_gguf
-        from orch.backends.llamacpp import LocalServer, LocalServers
-        from orch.settings import get_settings
-
         offline = cache is not None and cache.replay
         agents = [cls._known(config, agent_id) for agent_id in sorted(set(agent_ids))]
-        local: dict[str, tuple[Path, str, str | None, str]] = {}  # agent id → (gguf, alias, template, sha)
-        for agent in agents:
-            if agent.local is not None:
-                where = f"agents[{config.agent_ids.index(agent.id)}].local"
-                path, entry = resolve_gguf(agent.local, source=source, where=where)
-                stat = path.stat()
-                sha = entry.sha256 if entry else f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-                local[agent.id] = (
-                    path,
-                    entry.name if entry else path.stem,
-                    entry.chat_template if entry else None,
-                    sha,
-                )
-        servers = LocalServers()
-        if not offline:
-            by_file = {path: (alias, template) for path, alias, template, _ in local.values()}
-            for path, (alias, template) in by_file.items():
-                servers.add(
-                    LocalServer(
-                        path,
-                        alias,
-                        threads=config.local.threads,
-                        ctx=config.local.ctx,
-                        chat_template=template,
-                        log_dir=log_dir or get_settings().logs_dir,
-                        startup_timeout_s=config.local.startup_timeout_s,
-                    )
-                )
-            servers.start_all()
+        local = _resolve_local(config, agents, source)
+        servers = _start_servers(config, local, log_dir, offline=offline)
         try:
-            budgets = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
-            clients: dict[str, AgentClient] = {}
-            endpoints: dict[str, str] = {}
-            for agent in agents:
-                if agent.id in local:
-                    _, alias, template, sha = local[agent.id]
-                    base_url = "" if offline else servers[alias].base_url
-                    budget = budgets[LOCAL_BUDGET]
-                    extra: dict[str, object] = {"cache_prompt": False} if config.local.bit_identical else {}
-                    identity = {"gguf_sha256": sha, "chat_template": template}
-                else:
-                    base_url = agent.base_url or ""
-                    budget = budgets.setdefault(base_url, RequestBudget(base_url, config.remote_concurrency))
-                    extra = {}
-                    identity = {"base_url": base_url, "model": agent.model}
-                identity["extra_body"] = {**extra, **agent.extra_body}
-                factory = (
-                    _offline
-                    if offline
-                    else partial(
-                        build_chat_model,
-                        agent,
-                        base_url,
-                        seed=config.seed,
-                        temperature=config.temperature,
-                        extra_body=extra,
-                        loopback=agent.id in local,
-                    )
-                )
-                clients[agent.id] = AgentClient(
-                    agent,
-                    factory,
-                    budget,
-                    identity=identity,
-                    cache=cache,
-                    seed=config.seed,
-                    temperature=config.temperature,
-                )
-                endpoints[agent.id] = base_url or "(replay)"
+            clients, endpoints = _build_clients(config, agents, local, servers, cache, offline=offline)
         except BaseException:
             servers.stop_all()
             raise
@@ -201,3 +136,106 @@ class AgentPool:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+_LocalModel = tuple[Path, str, str | None, str]
+"""(gguf, alias, chat template, sha) of one locally served agent; sha identifies the weights in the cache."""
+
+
+def _resolve_local(config: PoolConfig, agents: Sequence[AgentConfig], source: str) -> dict[str, _LocalModel]:
+    """Agent id → its local model, for every agent with `local` set (catalog name or `.gguf` path)."""
+    from orch.backends.catalog import resolve_gguf
+
+    local: dict[str, _LocalModel] = {}  # agent id → (gguf, alias, template, sha)
+    for agent in agents:
+        if agent.local is not None:
+            where = f"agents[{config.agent_ids.index(agent.id)}].local"
+            path, entry = resolve_gguf(agent.local, source=source, where=where)
+            stat = path.stat()
+            sha = entry.sha256 if entry else f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+            local[agent.id] = (
+                path,
+                entry.name if entry else path.stem,
+                entry.chat_template if entry else None,
+                sha,
+            )
+    return local
+
+
+def _start_servers(
+    config: PoolConfig, local: Mapping[str, _LocalModel], log_dir: Path | None, *, offline: bool
+) -> LocalServers:
+    """One started server per distinct GGUF (agents sharing a file share its server); none when offline."""
+    from orch.backends.llamacpp import LocalServer, LocalServers
+    from orch.settings import get_settings
+
+    servers = LocalServers()
+    if not offline:
+        by_file = {path: (alias, template) for path, alias, template, _ in local.values()}
+        for path, (alias, template) in by_file.items():
+            servers.add(
+                LocalServer(
+                    path,
+                    alias,
+                    threads=config.local.threads,
+                    ctx=config.local.ctx,
+                    chat_template=template,
+                    log_dir=log_dir or get_settings().logs_dir,
+                    startup_timeout_s=config.local.startup_timeout_s,
+                )
+            )
+        servers.start_all()
+    return servers
+
+
+def _build_clients(
+    config: PoolConfig,
+    agents: Sequence[AgentConfig],
+    local: Mapping[str, _LocalModel],
+    servers: LocalServers,
+    cache: CallCache | None,
+    *,
+    offline: bool,
+) -> tuple[dict[str, AgentClient], dict[str, str]]:
+    """A client and the base URL used for every agent; local agents share one request budget, remote
+    ones one per base URL."""
+    budgets = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
+    clients: dict[str, AgentClient] = {}
+    endpoints: dict[str, str] = {}
+    for agent in agents:
+        if agent.id in local:
+            _, alias, template, sha = local[agent.id]
+            base_url = "" if offline else servers[alias].base_url
+            budget = budgets[LOCAL_BUDGET]
+            extra: dict[str, object] = {"cache_prompt": False} if config.local.bit_identical else {}
+            identity = {"gguf_sha256": sha, "chat_template": template}
+        else:
+            base_url = agent.base_url or ""
+            budget = budgets.setdefault(base_url, RequestBudget(base_url, config.remote_concurrency))
+            extra = {}
+            identity = {"base_url": base_url, "model": agent.model}
+        identity["extra_body"] = {**extra, **agent.extra_body}
+        factory = (
+            _offline
+            if offline
+            else partial(
+                build_chat_model,
+                agent,
+                base_url,
+                seed=config.seed,
+                temperature=config.temperature,
+                extra_body=extra,
+                loopback=agent.id in local,
+            )
+        )
+        clients[agent.id] = AgentClient(
+            agent,
+            factory,
+            budget,
+            identity=identity,
+            cache=cache,
+            seed=config.seed,
+            temperature=config.temperature,
+        )
+        endpoints[agent.id] = base_url or "(replay)"
+    return clients, endpoints
