@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from orch.runner import ItemResult
+from orch.records import ItemResult
 
 __all__ = ["EvaluationRecord", "ResultStore"]
 

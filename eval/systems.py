@@ -5,7 +5,7 @@
     vote        every panel agent answers directly; majority vote
     sc[:ID[:K]] self-consistency: K sampled chains of thought of one agent (default: the pool's
                 strongest, i.e. the first declared; K defaults to ORCH's measured token budget)
-    NAME|PATH   any graph: a built-in (orch, orch-paper, …) or a spec file
+    NAME|PATH   any graph: a built-in (orch, orch-paper, …) or a spec file; or a `Graph` object
 
 Baselines are single, cot, vote and sc; every other graph is a target compared against each.
 """
@@ -13,16 +13,15 @@ Baselines are single, cot, vote and sc; every other graph is a target compared a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from orch.config import PoolConfig
 from orch.errors import SpecError, did_you_mean
-from orch.graphs import GraphSpec, load_graph_spec
+from orch.graphs import Graph, GraphSpec, load_graph
 
-__all__ = ["STANDARD_SYSTEMS", "System", "parse_systems", "self_consistency_spec"]
+__all__ = ["STANDARD_SYSTEMS", "System", "parse_systems", "self_consistency_graph"]
 
 STANDARD_SYSTEMS = "single:*,cot:*,vote,orch,sc"
 """The default comparison set: every agent alone, with reasoning, a vote, ORCH, and self-consistency."""
@@ -31,14 +30,14 @@ COT_CHARS = 400
 SC_TEMPERATURE = 0.7
 
 
-class System(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class System:
+    """One compared system: a graph (built in for the baselines), its name and its role."""
 
     name: str
     kind: Literal["single", "cot", "vote", "sc", "graph"]
-    spec: GraphSpec | None
+    graph: Graph | None
     """None only for `sc` before its sample count is known (it follows ORCH's budget)."""
-    source: str
     agent: str | None = None
     samples: int | None = None
     as_baseline: bool = False
@@ -49,8 +48,8 @@ class System(BaseModel):
         return self.kind != "graph" or self.as_baseline
 
 
-def _direct_spec(name: str, agent: str, reasoning_chars: int) -> GraphSpec:
-    return GraphSpec.from_dict(
+def _direct_graph(name: str, agent: str, reasoning_chars: int) -> Graph:
+    spec = GraphSpec.from_dict(
         {
             "name": name.replace(":", "-"),
             "description": f"{agent} answers directly" + (" after step-by-step reasoning" if reasoning_chars else ""),
@@ -58,12 +57,13 @@ def _direct_spec(name: str, agent: str, reasoning_chars: int) -> GraphSpec:
             "edges": [["START", "answer"], ["answer", "END"]],
         }
     )
+    return Graph(spec, source="built-in")
 
 
-def self_consistency_spec(agent: str, samples: int, *, reasoning_chars: int = COT_CHARS) -> GraphSpec:
+def self_consistency_graph(agent: str, samples: int, *, reasoning_chars: int = COT_CHARS) -> Graph:
     """K sampled chains of thought of one agent (temperature 0.7, seeds seed…seed+K−1), then a vote."""
     config = {"agent": agent, "reasoning_chars": reasoning_chars, "samples": samples, "temperature": SC_TEMPERATURE}
-    return GraphSpec.from_dict(
+    spec = GraphSpec.from_dict(
         {
             "name": f"sc-{agent}-{samples}",
             "description": f"self-consistency: {samples} sampled chains of thought of {agent}, majority vote",
@@ -71,6 +71,7 @@ def self_consistency_spec(agent: str, samples: int, *, reasoning_chars: int = CO
             "edges": [["START", "sample"], ["sample", "vote"], ["vote", "END"]],
         }
     )
+    return Graph(spec, source="built-in")
 
 
 def _agents(which: str, pool: PoolConfig, token: str) -> list[str]:
@@ -85,47 +86,59 @@ def _agents(which: str, pool: PoolConfig, token: str) -> list[str]:
     return [which]
 
 
+def _tokens(systems: str | Sequence[str | Graph] | None) -> list[str | Graph]:
+    if systems is None:
+        systems = STANDARD_SYSTEMS
+    listed = systems.split(",") if isinstance(systems, str) else list(systems)
+    tokens = [t.strip() if isinstance(t, str) else t for t in listed]
+    tokens = [t for t in tokens if not isinstance(t, str) or t]
+    if not tokens:
+        raise SpecError("--systems", None, f"no system given; e.g. {STANDARD_SYSTEMS}")
+    return tokens
+
+
+def _parse_token(token: str | Graph, pool: PoolConfig, cot_chars: int) -> list[System]:
+    if isinstance(token, Graph):
+        return [System(name=token.name, kind="graph", graph=token.check(pool))]
+    head, _, rest = token.partition(":")
+    if head in ("single", "cot") and rest:
+        chars = cot_chars if head == "cot" else 0
+        return [
+            System(name=f"{head}:{agent}", kind=head, graph=_direct_graph(f"{head}:{agent}", agent, chars), agent=agent)
+            for agent in _agents(rest, pool, token)
+        ]
+    if head == "sc":
+        agent, _, k = rest.partition(":")
+        agent = agent or pool.agent_ids[0]
+        _agents(agent, pool, token)
+        if k and not (k.isdigit() and int(k) >= 2):
+            raise SpecError("--systems", token, f"sample count must be an integer of at least 2, got {k!r}")
+        samples = int(k) if k else None
+        graph = self_consistency_graph(agent, samples, reasoning_chars=cot_chars) if samples else None
+        return [System(name=f"sc:{agent}", kind="sc", graph=graph, agent=agent, samples=samples)]
+    graph = load_graph(token, pool=pool)
+    kind = "vote" if token == "vote" else "graph"
+    return [System(name=token if kind == "vote" or not Path(token).suffix else graph.name, kind=kind, graph=graph)]
+
+
 def parse_systems(
-    text: str | None, pool: PoolConfig, *, cot_chars: int = COT_CHARS, baselines: Sequence[str] = ()
+    systems: str | Sequence[str | Graph] | None,
+    pool: PoolConfig,
+    *,
+    cot_chars: int = COT_CHARS,
+    baselines: Sequence[str] = (),
 ) -> list[System]:
-    """Systems from a comma-separated list (default: `STANDARD_SYSTEMS`), in a fixed order:
-    baselines first, then targets, then self-consistency (its budget follows the targets').
-    Graphs named in `baselines` are compared as baselines too."""
-    systems: list[System] = []
-    for token in [t.strip() for t in (text or STANDARD_SYSTEMS).split(",") if t.strip()]:
-        head, _, rest = token.partition(":")
-        if head in ("single", "cot") and rest:
-            for agent in _agents(rest, pool, token):
-                chars = cot_chars if head == "cot" else 0
-                name = f"{head}:{agent}"
-                systems.append(
-                    System(name=name, kind=head, spec=_direct_spec(name, agent, chars), source="built-in", agent=agent)
-                )
-        elif head == "sc":
-            agent, _, k = rest.partition(":")
-            agent = agent or pool.agent_ids[0]
-            _agents(agent, pool, token)
-            if k and not (k.isdigit() and int(k) >= 2):
-                raise SpecError("--systems", token, f"sample count must be an integer of at least 2, got {k!r}")
-            samples = int(k) if k else None
-            spec = self_consistency_spec(agent, samples, reasoning_chars=cot_chars) if samples else None
-            systems.append(
-                System(name=f"sc:{agent}", kind="sc", spec=spec, source="built-in", agent=agent, samples=samples)
-            )
-        else:
-            spec, path = load_graph_spec(token)
-            kind = "vote" if token == "vote" else "graph"
-            name = token if kind == "vote" or not Path(token).suffix else spec.name
-            systems.append(System(name=name, kind=kind, spec=spec, source=str(path)))
-    names = [s.name for s in systems]
+    """Systems from a comma-separated list or a list of names and `Graph`s (default: `STANDARD_SYSTEMS`),
+    in a fixed order: baselines first, then targets, then self-consistency (its budget follows the
+    targets'). Graphs named in `baselines` are compared as baselines too."""
+    parsed = [system for token in _tokens(systems) for system in _parse_token(token, pool, cot_chars)]
+    names = [s.name for s in parsed]
     for name in names:
         if names.count(name) > 1:
             raise SpecError("--systems", name, "listed twice")
     for name in baselines:
         if name not in names:
             raise SpecError("--baseline", name, f"not among the systems {names}{did_you_mean(name, names)}")
-    systems = [s.model_copy(update={"as_baseline": True}) if s.name in baselines else s for s in systems]
+    parsed = [replace(s, as_baseline=True) if s.name in baselines else s for s in parsed]
     order = {"single": 0, "cot": 0, "vote": 0, "graph": 1, "sc": 2}
-    return sorted(
-        systems, key=lambda s: (order[s.kind], not s.as_baseline)
-    )  # stable: keeps the user's order within a group
+    return sorted(parsed, key=lambda s: (order[s.kind], not s.as_baseline))  # stable within a group

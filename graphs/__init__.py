@@ -1,22 +1,25 @@
-"""Declarative graphs: YAML specs validated and compiled into LangGraph `StateGraph`s."""
+"""Declarative graphs: YAML specs (or a `GraphBuilder`) checked into a `Graph`, compiled to LangGraph."""
 
-from orch.graphs.compile import CompiledSpec, build_state_graph, compile_spec, required_agents
+from orch.graphs.builder import GraphBuilder
 from orch.graphs.draw import mermaid, render_png, to_dot
-from orch.graphs.library import builtin_graphs, load_graph_spec
+from orch.graphs.graph import Cast, Graph
+from orch.graphs.kinds import NODE_KINDS, NodeRegistry
+from orch.graphs.library import builtin_graphs, load_graph
 from orch.graphs.spec import END, START, GraphSpec, NodeSpec
 
 __all__ = [
     "END",
+    "NODE_KINDS",
     "START",
-    "CompiledSpec",
+    "Cast",
+    "Graph",
+    "GraphBuilder",
     "GraphSpec",
+    "NodeRegistry",
     "NodeSpec",
-    "build_state_graph",
     "builtin_graphs",
-    "compile_spec",
-    "load_graph_spec",
+    "load_graph",
     "mermaid",
     "render_png",
-    "required_agents",
     "to_dot",
 ]

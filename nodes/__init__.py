@@ -1,26 +1,26 @@
-"""Graph nodes: each kind is a pydantic `Config`, declared outputs, and one async call.
+"""Graph nodes: each kind is a `Node[Config]` whose call reads the state and returns updates.
 
-Built-in kinds register themselves on import: `analyze`, `merge`, `direct`, `vote`, `decompose`.
+Built-in kinds: `analyze`, `merge`, `direct`, `vote`, `decompose` (and the router's `route` and
+`feedback` in `orch.routers`). Specs name them through `orch.graphs.kinds`; your own kind is a
+subclass of `Node` referenced by dotted path.
 """
 
 from orch.nodes.analyze import Analyze, AnalyzeConfig
-from orch.nodes.base import NODE_REGISTRY, Node, NodeConfig, NodeRegistry, register_node
+from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig
+from orch.nodes.context import RunContext
 from orch.nodes.decompose import Decompose, DecomposeConfig
 from orch.nodes.direct import Direct, DirectConfig
 from orch.nodes.merge import Merge, MergeConfig
 from orch.nodes.prompts import PROMPT_VERSION
-from orch.nodes.runtime import RunContext
-from orch.nodes.state import AgentOutput, Analysis, Decision, OrchState, Usage
+from orch.nodes.state import OrchState, analyses_of, item_of
 from orch.nodes.vote import Vote, VoteConfig
 
 __all__ = [
-    "NODE_REGISTRY",
     "PROMPT_VERSION",
-    "AgentOutput",
-    "Analysis",
+    "AgentRef",
     "Analyze",
     "AnalyzeConfig",
-    "Decision",
+    "CallLog",
     "Decompose",
     "DecomposeConfig",
     "Direct",
@@ -29,14 +29,10 @@ __all__ = [
     "MergeConfig",
     "Node",
     "NodeConfig",
-    "NodeRegistry",
     "OrchState",
     "RunContext",
-    "Usage",
     "Vote",
     "VoteConfig",
-    "register_node",
+    "analyses_of",
+    "item_of",
 ]
-
-# The router's node kinds (`route`, `feedback`) live with the router; importing them registers them.
-import orch.routers.nodes  # noqa: F401

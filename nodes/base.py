@@ -1,22 +1,39 @@
 """Node kinds: a pydantic `Config` (the YAML params), declared outputs, and an async call.
 
-A node kind is a `Node` subclass registered by name. Specs refer to built-in kinds by name
-(`type: analyze`) and to user kinds by dotted import path (`type: mypkg.nodes:Critic`).
+A node kind is a `Node[ConfigT]` subclass: the config type is declared once, as the type
+parameter. Specs refer to built-in kinds by name (`type: analyze`, see `orch.graphs.kinds`) and
+to a user's kinds by dotted import path (`type: mypkg.nodes:Critic`). Node objects are the
+callables LangGraph runs: `node(state, runtime)`.
 """
 
 from __future__ import annotations
 
-import importlib
+import time
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict
 
-from orch.errors import did_you_mean
-from orch.nodes.runtime import RunContext, resolve_agent
+from orch.backends.chat import AgentClient
+from orch.errors import ConfigError
+from orch.nodes.context import RunContext
+from orch.records import Completion, Usage
 
-__all__ = ["NODE_REGISTRY", "Node", "NodeConfig", "NodeRegistry", "register_node"]
+__all__ = ["AgentRef", "CallLog", "Node", "NodeConfig", "agent_fields", "context_of"]
+
+
+class _AgentReference:
+    """Marks a config field whose value names an agent or a role; checked against the pool at compile time."""
+
+    def __repr__(self) -> str:
+        return "AgentRef"
+
+
+AgentRef = Annotated[str, _AgentReference()]
+"""A config field naming an agent id or a role (`merger`), e.g. `agent: AgentRef | None = None`."""
 
 
 class NodeConfig(BaseModel):
@@ -25,33 +42,69 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Node(ABC):
-    """One step of a graph. Subclasses set `kind` and `Config` and implement `__call__`."""
+ConfigT = TypeVar("ConfigT", bound=NodeConfig)
+
+
+def agent_fields(config_type: type[NodeConfig]) -> tuple[str, ...]:
+    """The config fields typed `AgentRef` (or `AgentRef | None`)."""
+
+    def marked(annotation: Any) -> bool:
+        if any(isinstance(m, _AgentReference) for m in getattr(annotation, "__metadata__", ())):
+            return True
+        return any(marked(arg) for arg in get_args(annotation))
+
+    return tuple(
+        name
+        for name, info in config_type.model_fields.items()
+        if any(isinstance(m, _AgentReference) for m in info.metadata) or marked(info.annotation)
+    )
+
+
+def context_of(runtime: Runtime[RunContext], node_id: str) -> RunContext:
+    """The run's context, or a clear error naming what to pass instead."""
+    context = runtime.context
+    if not isinstance(context, RunContext):
+        raise ConfigError(
+            "graph",
+            f"nodes.{node_id}",
+            "no agents: invoke the graph with context=RunContext(...) (orch.Session.context() builds one)",
+        )
+    return context
+
+
+class Node(ABC, Generic[ConfigT]):
+    """One step of a graph. Subclass as `Node[MyConfig]`, set `kind` and implement `__call__`."""
 
     kind: ClassVar[str]
     Config: ClassVar[type[NodeConfig]] = NodeConfig
+    """Set from the type parameter: `class Vote(Node[VoteConfig])` makes `Vote.Config` `VoteConfig`."""
     decides: ClassVar[bool] = False
     """True when the node writes the graph's final `decision` (merge, vote, direct)."""
-    agent_fields: ClassVar[tuple[str, ...]] = ()
-    """Config fields that name an agent or a role, checked against the pool when a graph compiles."""
 
-    def __init__(self, node_id: str, config: NodeConfig) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Node and get_args(base) and isinstance(get_args(base)[0], type):
+                cls.Config = get_args(base)[0]
+
+    def __init__(self, node_id: str, config: ConfigT | None = None) -> None:
         self.node_id = node_id
-        self.config = config
+        self.config: ConfigT = config if config is not None else self.Config()  # type: ignore[assignment]
+        self.__name__ = node_id  # LangGraph names a callable's run by it
 
     def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
-        """Agents this node may call beyond its `agent_fields` (a router's candidates), so they are started."""
+        """Agents this node may call beyond its `AgentRef` fields (a router's candidates), so they are started."""
         return ()
 
-    def assigned_agent(self, state: dict, runtime: Runtime[RunContext]) -> tuple[str, int, bool]:
+    def assigned_agent(self, state: dict, context: RunContext) -> tuple[str, int, bool]:
         """(agent, slot, fanned out): a fan-out payload names its agent; otherwise `config.agent`
         (an agent id or a role) does."""
         if "agent" in state:
             return state["agent"], state.get("slot", 0), True
         name = getattr(self.config, "agent", None)
         if not name:
-            raise ValueError(f"node {self.node_id!r}: set config.agent or fan the node out over the panel")
-        return resolve_agent(name, state, runtime.context), 0, False
+            raise ConfigError("graph", f"nodes.{self.node_id}", "set config.agent or fan the node out over the panel")
+        return context.agent_for(name, state), 0, False
 
     def writes_decision(self, fanned_out: bool) -> bool:
         """Whether this node, placed as in the spec, writes the graph's final `decision`."""
@@ -65,49 +118,24 @@ class Node(ABC):
         return f"{type(self).__name__}({self.node_id!r}, {self.config!r})"
 
 
-class NodeRegistry:
-    """Node kinds by name, plus lookup of user kinds by dotted path."""
+class CallLog:
+    """One node's calls to one agent: usage and timing are added up here, not in every node."""
 
-    def __init__(self) -> None:
-        self._kinds: dict[str, type[Node]] = {}
+    def __init__(self, client: AgentClient) -> None:
+        self.client = client
+        self.completions: list[Completion] = []
+        self.started_at = time.time()
 
-    def register(self, cls: type[Node]) -> type[Node]:
-        if cls.kind in self._kinds and self._kinds[cls.kind] is not cls:
-            raise ValueError(f"node kind {cls.kind!r} is already registered by {self._kinds[cls.kind].__qualname__}")
-        self._kinds[cls.kind] = cls
-        return cls
+    async def complete(self, messages: Sequence[BaseMessage], **kwargs: Any) -> Completion:
+        completion = await self.client.complete(messages, **kwargs)
+        self.completions.append(completion)
+        return completion
 
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(sorted(self._kinds))
-
-    def resolve(self, name: str) -> type[Node]:
-        """A registered kind, or `package.module:Class` / `package.module.Class` for a user's own.
-
-        Raises:
-            LookupError: with the valid kinds and the closest match; the spec compiler adds the
-                file and key.
-        """
-        if name in self._kinds:
-            return self._kinds[name]
-        if "." not in name and ":" not in name:
-            raise LookupError(
-                f"unknown node type {name!r}.{did_you_mean(name, self._kinds)} "
-                f"Valid types: {list(self.kinds)}, or a dotted path such as 'mypkg.nodes:MyNode'"
-            )
-        module_name, _, attr = name.rpartition(":") if ":" in name else name.rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise LookupError(f"cannot import node type {name!r}: {exc}") from exc
-        if not (isinstance(cls, type) and issubclass(cls, Node)):
-            raise LookupError(f"{name!r} is not a subclass of orch.nodes.Node")
-        return cls
-
-
-NODE_REGISTRY = NodeRegistry()
-
-
-def register_node(cls: type[Node]) -> type[Node]:
-    """Class decorator: make a node kind available to specs by its `kind` name."""
-    return NODE_REGISTRY.register(cls)
+    def stamp(self) -> dict[str, Any]:
+        """`usage`, `started_at` and `ended_at` for the record these calls produced."""
+        done = self.completions
+        return {
+            "usage": Usage.of(done),
+            "started_at": done[0].started_at if done else self.started_at,
+            "ended_at": done[-1].ended_at if done else time.time(),
+        }

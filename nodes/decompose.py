@@ -11,9 +11,9 @@ from langgraph.runtime import Runtime
 from pydantic import Field
 
 from orch.nodes.analyze import FacetName
-from orch.nodes.base import Node, NodeConfig, register_node
-from orch.nodes.runtime import RunContext, resolve_agent
-from orch.nodes.state import Task
+from orch.nodes.base import AgentRef, Node, NodeConfig, context_of
+from orch.nodes.context import RunContext
+from orch.records import Task
 
 __all__ = ["Decompose", "DecomposeConfig"]
 
@@ -22,22 +22,20 @@ class DecomposeConfig(NodeConfig):
     facets: tuple[FacetName, ...] = Field(
         ("concept_discrimination", "option_elimination", "reasoning_verification"), min_length=1
     )
-    agent: str | None = None
+    agent: AgentRef | None = None
     """If set (an agent id or role), this agent writes every facet; otherwise one facet per panel member."""
 
 
-@register_node
-class Decompose(Node):
+class Decompose(Node[DecomposeConfig]):
     kind = "decompose"
-    Config = DecomposeConfig
-    agent_fields = ("agent",)
-    config: DecomposeConfig
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        context = context_of(runtime, self.node_id)
         facets = self.config.facets
         if self.config.agent:
-            agent = resolve_agent(self.config.agent, state, runtime.context)
+            agent = context.agent_for(self.config.agent, state)
             tasks = [Task(agent=agent, slot=i, facet=facet) for i, facet in enumerate(facets)]
         else:
-            tasks = [Task(agent=agent, slot=0, facet=facets[i % len(facets)]) for i, agent in enumerate(state["panel"])]
+            panel = context.panel_for(state)
+            tasks = [Task(agent=agent, slot=0, facet=facets[i % len(facets)]) for i, agent in enumerate(panel)]
         return {"tasks": [t.model_dump() for t in tasks]}

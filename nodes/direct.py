@@ -6,8 +6,6 @@ Fanned out, each copy only adds its answer to `analyses` (for a vote); alone, it
 
 from __future__ import annotations
 
-import time
-
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import Field
@@ -15,19 +13,19 @@ from pydantic import Field
 from orch.backends.chat import AgentClient
 from orch.errors import BackendError
 from orch.items import Item
-from orch.nodes.base import Node, NodeConfig, register_node
-from orch.nodes.calls import usage_of
+from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig, context_of
+from orch.nodes.context import RunContext
 from orch.nodes.prompts import direct_system, question_block
 from orch.nodes.reading import read_choice
-from orch.nodes.runtime import RunContext
 from orch.nodes.schemas import choice_schema, tokens_for
-from orch.nodes.state import AgentOutput, Decision, item_of
+from orch.nodes.state import item_of
+from orch.records import AgentOutput, Decision
 
 __all__ = ["Direct", "DirectConfig", "answer_directly"]
 
 
 class DirectConfig(NodeConfig):
-    agent: str | None = None
+    agent: AgentRef | None = None
     """The agent (id or role) when not fanned out."""
     reasoning_chars: int = Field(0, ge=0, le=8000)
     """0: the answer alone. More: bounded step-by-step reasoning before the answer."""
@@ -38,26 +36,30 @@ class DirectConfig(NodeConfig):
     """Overrides the pool's temperature for this node (self-consistency needs > 0)."""
 
 
-@register_node
-class Direct(Node):
+class Direct(Node[DirectConfig]):
     kind = "direct"
-    Config = DirectConfig
     decides = True
-    agent_fields = ("agent",)
-    config: DirectConfig
 
     def writes_decision(self, fanned_out: bool) -> bool:
         return not fanned_out and self.config.samples == 1
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        context = context_of(runtime, self.node_id)
         item = item_of(state)
-        agent, slot, fanned_out = self.assigned_agent(state, runtime)
-        client = runtime.context.client(agent)
+        agent, slot, fanned_out = self.assigned_agent(state, context)
+        client = context.client(agent)
+        samples = self.config.samples
         outputs = [
-            await self._answer(
-                client, item, agent, slot + i, seed=None if self.config.samples == 1 else client.seed + i
+            await answer_directly(
+                client,
+                item,
+                node=self.node_id,
+                slot=slot + i,
+                reasoning_chars=self.config.reasoning_chars,
+                temperature=self.config.temperature,
+                seed=None if samples == 1 else client.seed + i,
             )
-            for i in range(self.config.samples)
+            for i in range(samples)
         ]
         update: dict = {"analyses": [o.model_dump() for o in outputs]}
         if self.writes_decision(fanned_out):
@@ -74,17 +76,6 @@ class Direct(Node):
                 ended_at=output.ended_at,
             ).model_dump()
         return update
-
-    async def _answer(self, client: AgentClient, item: Item, agent: str, slot: int, seed: int | None) -> AgentOutput:
-        return await answer_directly(
-            client,
-            item,
-            node=self.node_id,
-            slot=slot,
-            reasoning_chars=self.config.reasoning_chars,
-            temperature=self.config.temperature,
-            seed=seed,
-        )
 
 
 async def answer_directly(
@@ -103,9 +94,9 @@ async def answer_directly(
         HumanMessage(question_block(item)),
     ]
     base = {"agent": client.id, "node": node, "kind": "direct", "slot": slot}
-    started = time.time()
+    calls = CallLog(client)
     try:
-        completion = await client.complete(
+        completion = await calls.complete(
             messages,
             schema=choice_schema(item, reasoning_chars=reasoning_chars),
             schema_name="answer",
@@ -114,7 +105,7 @@ async def answer_directly(
             seed=seed,
         )
     except BackendError as exc:
-        return AgentOutput(**base, path="error", error=str(exc), started_at=started, ended_at=time.time())
+        return AgentOutput(**base, path="error", error=str(exc), **calls.stamp())
     answer, path, fields = read_choice(completion.text, item)
     reasoning = fields.get("reasoning")
     return AgentOutput(
@@ -123,7 +114,5 @@ async def answer_directly(
         path=path,
         raw=completion.text,
         reasoning=reasoning if isinstance(reasoning, str) else None,
-        usage=usage_of(completion),
-        started_at=completion.started_at,
-        ended_at=completion.ended_at,
+        **calls.stamp(),
     )

@@ -7,7 +7,6 @@ fallback decides — a confidence-weighted vote, then the fixed agent order — 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,20 +15,20 @@ from pydantic import Field
 
 from orch.errors import BackendError
 from orch.items import Item
-from orch.nodes.base import Node, NodeConfig, register_node
-from orch.nodes.calls import usage_of
+from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig, context_of
+from orch.nodes.context import RunContext
 from orch.nodes.prompts import merge_system, question_block
 from orch.nodes.reading import read_choice
-from orch.nodes.runtime import RunContext, resolve_agent
 from orch.nodes.schemas import choice_schema, tokens_for
-from orch.nodes.state import AgentOutput, Decision, item_of, sorted_outputs
+from orch.nodes.state import analyses_of, item_of
 from orch.nodes.tally import tally, winner
+from orch.records import AgentOutput, Decision
 
 __all__ = ["Merge", "MergeConfig", "fallback_decision", "render_analyses"]
 
 
 class MergeConfig(NodeConfig):
-    agent: str = "merger"
+    agent: AgentRef = "merger"
     """The merge agent: an agent id or a role (the router sets `merger`)."""
     anonymise: bool = True
     """Show analysts as Analyst 1, 2, … (in agent-id order) instead of by name."""
@@ -70,18 +69,15 @@ def fallback_decision(outputs: Sequence[AgentOutput], priority: Sequence[str], *
     return Decision(answer=answer, node=node, method=method, tally=votes, note=note)
 
 
-@register_node
-class Merge(Node):
+class Merge(Node[MergeConfig]):
     kind = "merge"
-    Config = MergeConfig
     decides = True
-    agent_fields = ("agent",)
-    config: MergeConfig
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        context = context_of(runtime, self.node_id)
         item = item_of(state)
-        outputs = [o for o in sorted_outputs(state) if o.path != "error"]
-        agent = resolve_agent(self.config.agent, state, runtime.context)
+        outputs = [o for o in analyses_of(state) if o.path != "error"]
+        agent = context.agent_for(self.config.agent, state)
         rendered = render_analyses(
             outputs,
             item,
@@ -94,30 +90,19 @@ class Merge(Node):
             HumanMessage(f"{question_block(item)}\n\nAnalyses:\n\n{rendered}"),
         ]
         schema = choice_schema(item, reasoning_chars=self.config.rationale_chars, reasoning_field="rationale")
-        started = time.time()
+        calls = CallLog(context.client(agent))
         try:
-            completion = await runtime.context.client(agent).complete(
+            completion = await calls.complete(
                 messages, schema=schema, schema_name="merge", max_tokens=tokens_for(self.config.rationale_chars, 2)
             )
         except BackendError as exc:
-            decision = fallback_decision(
-                outputs, runtime.context.priority, node=self.node_id, note=f"merge call failed: {exc}"
-            )
-            decision = decision.model_copy(update={"agent": agent, "started_at": started, "ended_at": time.time()})
-            return {"decision": decision.model_dump()}
+            decision = fallback_decision(outputs, context.priority, node=self.node_id, note=f"merge call failed: {exc}")
+            return {"decision": decision.model_copy(update={"agent": agent, **calls.stamp()}).model_dump()}
         answer, path, _ = read_choice(completion.text, item)
-        common = {
-            "agent": agent,
-            "raw": completion.text,
-            "usage": usage_of(completion),
-            "started_at": completion.started_at,
-            "ended_at": completion.ended_at,
-        }
+        common = {"agent": agent, "raw": completion.text, **calls.stamp()}
         if answer is not None:
             decision = Decision(answer=answer, node=self.node_id, method="merge", path=path, **common)
         else:
-            fallback = fallback_decision(
-                outputs, runtime.context.priority, node=self.node_id, note="merge reply unreadable"
-            )
+            fallback = fallback_decision(outputs, context.priority, node=self.node_id, note="merge reply unreadable")
             decision = fallback.model_copy(update={"path": "invalid", **common})
         return {"decision": decision.model_dump()}

@@ -6,7 +6,7 @@ import json
 
 from orch.items import Item
 from orch.nodes.extract import extract, normalise_number
-from orch.nodes.state import Analysis, ParsePath
+from orch.records import Analysis, ParsePath
 
 __all__ = ["read_analysis", "read_choice", "valid_answer"]
 

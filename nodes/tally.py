@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from orch.nodes.state import AgentOutput
+from orch.records import AgentOutput
 
 __all__ = ["break_tie", "tally", "winner"]
 

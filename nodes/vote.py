@@ -7,10 +7,11 @@ from typing import Literal
 
 from langgraph.runtime import Runtime
 
-from orch.nodes.base import Node, NodeConfig, register_node
-from orch.nodes.runtime import RunContext
-from orch.nodes.state import Decision, sorted_outputs
+from orch.nodes.base import Node, NodeConfig, context_of
+from orch.nodes.context import RunContext
+from orch.nodes.state import analyses_of
 from orch.nodes.tally import tally, winner
+from orch.records import Decision
 
 __all__ = ["Vote", "VoteConfig"]
 
@@ -20,20 +21,17 @@ class VoteConfig(NodeConfig):
     """One vote per answer, or each answer weighted by its analyst's confidence."""
 
 
-@register_node
-class Vote(Node):
+class Vote(Node[VoteConfig]):
     """Most votes wins; a tie goes to the answer of the first agent in the pool's priority order."""
 
     kind = "vote"
-    Config = VoteConfig
     decides = True
-    config: VoteConfig
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         started = time.time()
-        outputs = sorted_outputs(state)
+        outputs = analyses_of(state)
         votes = tally(outputs, weight=self.config.weight)
-        answer, tie_broken = winner(votes, outputs, runtime.context.priority)
+        answer, tie_broken = winner(votes, outputs, context_of(runtime, self.node_id).priority)
         note = "tie broken by agent priority" if tie_broken else ""
         decision = Decision(
             answer=answer,

@@ -139,6 +139,10 @@ class PoolConfig(BaseModel):
         """The agent id for a role; the first agent in priority order when the role is unset."""
         return self.roles.get(name, self.agent_ids[0])
 
+    def default_roles(self) -> dict[str, str]:
+        """The roles every graph has on this pool: `merger` (the first agent unless set) and the pool's own."""
+        return {"merger": self.role("merger"), **self.roles}
+
 
 def pool_fingerprint(config: PoolConfig, path: Path | None = None) -> str:
     """sha256 of the pool file's bytes (or of the config's JSON when it came from code): runs and

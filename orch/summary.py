@@ -1,18 +1,30 @@
-"""Figures over a list of item results: accuracy, invalid rate, latency split, tokens, cost,
-and how often each agent's structured output had to fall back to text parsing."""
+"""Figures over a list of item results: accuracy with its Wilson interval, invalid rate, model
+time, tokens, cost, and how often each agent's structured output had to fall back to text parsing.
+
+Latency here is model time (an item's calls summed, cached calls at their original time), the
+same definition evaluation reports use; wall time is reported beside it as `wall_ms_mean`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
-from orch.runner import ItemResult
+from orch.records import ItemResult
 
-__all__ = ["AgentSummary", "RunSummary", "item_row", "summarize"]
+__all__ = ["AgentSummary", "Results", "RunSummary", "item_row", "summarize", "wilson"]
 
-STRUCTURED_PATHS = frozenset({"json"})
+
+def wilson(correct: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of a proportion."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n == 0:
+        return float("nan"), float("nan")
+    low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
+    return float(low), float(high)
 
 
 class AgentSummary(BaseModel):
@@ -37,10 +49,14 @@ class RunSummary(BaseModel):
     correct: int
     invalid: int
     accuracy: float | None
+    accuracy_ci_low: float | None
+    accuracy_ci_high: float | None
     invalid_rate: float
     latency_ms_mean: float
     latency_ms_p50: float
     latency_ms_p95: float
+    """Model time per item: its calls summed (see the module docstring)."""
+    wall_ms_mean: float
     analysis_ms_mean: float
     decision_ms_mean: float
     input_tokens_per_item: float
@@ -54,11 +70,14 @@ class RunSummary(BaseModel):
         """Flat metric names, identical across graphs so MLflow compares runs side by side."""
         out: dict[str, float | None] = {
             "accuracy": self.accuracy,
+            "accuracy_ci_low": self.accuracy_ci_low,
+            "accuracy_ci_high": self.accuracy_ci_high,
             "invalid_rate": self.invalid_rate,
             "items": self.items,
             "latency_ms_mean": self.latency_ms_mean,
             "latency_ms_p50": self.latency_ms_p50,
             "latency_ms_p95": self.latency_ms_p95,
+            "wall_ms_mean": self.wall_ms_mean,
             "analysis_ms_mean": self.analysis_ms_mean,
             "decision_ms_mean": self.decision_ms_mean,
             "input_tokens_per_item": self.input_tokens_per_item,
@@ -74,10 +93,8 @@ class RunSummary(BaseModel):
         return out
 
 
-def summarize(results: Sequence[ItemResult]) -> RunSummary:
-    n = len(results)
-    graded = [r for r in results if r.correct is not None]
-    latencies = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
+def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
+    """Per agent: outputs, answers, own-answer accuracy, parse paths, model time and tokens."""
     by_agent: dict[str, list] = {}
     for r in results:
         for a in r.analyses:
@@ -99,20 +116,33 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
                 output_tokens=sum(a.usage.output_tokens for _, a in pairs),
             )
         )
+    return agents
+
+
+def summarize(results: Sequence[ItemResult]) -> RunSummary:
+    n = len(results)
+    graded = [r for r in results if r.correct is not None]
+    latencies = np.array([r.model_ms for r in results]) if results else np.zeros(1)
+    agents = _agent_summaries(results)
     methods: dict[str, int] = {}
     for r in results:
         methods[r.decision.method] = methods.get(r.decision.method, 0) + 1
     per_item = max(n, 1)
+    correct = sum(bool(r.correct) for r in graded)
+    low, high = wilson(correct, len(graded)) if graded else (None, None)
     return RunSummary(
         items=n,
         graded=len(graded),
-        correct=sum(bool(r.correct) for r in graded),
+        correct=correct,
         invalid=sum(not r.valid for r in results),
-        accuracy=sum(bool(r.correct) for r in graded) / len(graded) if graded else None,
+        accuracy=correct / len(graded) if graded else None,
+        accuracy_ci_low=low,
+        accuracy_ci_high=high,
         invalid_rate=sum(not r.valid for r in results) / per_item,
         latency_ms_mean=float(latencies.mean()),
         latency_ms_p50=float(np.percentile(latencies, 50)),
         latency_ms_p95=float(np.percentile(latencies, 95)),
+        wall_ms_mean=sum(r.wall_ms for r in results) / per_item,
         analysis_ms_mean=sum(r.analysis_ms for r in results) / per_item,
         decision_ms_mean=sum(r.decision_ms for r in results) / per_item,
         input_tokens_per_item=sum(r.usage.input_tokens for r in results) / per_item,
@@ -136,7 +166,8 @@ def item_row(result: ItemResult) -> dict[str, object]:
         "method": result.decision.method,
         "merge_path": result.decision.path or "",
         "merger": result.decision.agent or "",
-        "latency_ms": round(result.latency_ms, 1),
+        "model_ms": round(result.model_ms, 1),
+        "wall_ms": round(result.wall_ms, 1),
         "analysis_ms": round(result.analysis_ms, 1),
         "decision_ms": round(result.decision_ms, 1),
         "input_tokens": result.usage.input_tokens,
@@ -145,11 +176,24 @@ def item_row(result: ItemResult) -> dict[str, object]:
         "tally": result.decision.tally or {},
     }
     if result.routing:
-        row["routing.panel"] = ",".join(result.routing.get("panel", []))
-        row["routing.merger"] = result.routing.get("merger", "")
-        row["routing.state_version"] = result.routing.get("state_version")
+        row["routing.panel"] = ",".join(result.routing.panel)
+        row["routing.merger"] = result.routing.merger
+        row["routing.state_version"] = result.routing.state_version
     for a in result.analyses:
         key = a.agent if a.slot == 0 else f"{a.agent}#{a.slot}"
         row[f"answer.{key}"] = a.answer or ""
         row[f"path.{key}"] = a.path
     return row
+
+
+class Results(list[ItemResult]):
+    """Item results in item order, with the views a notebook wants."""
+
+    def summary(self) -> RunSummary:
+        return summarize(self)
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per item (the same columns as MLflow's `items.json`)."""
+        import pandas as pd
+
+        return pd.DataFrame([item_row(r) for r in self])

@@ -26,69 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import SpanType
-from pydantic import BaseModel, ConfigDict, Field
+from mlflow.entities import RunTag, SpanType
 
-from orch.errors import ConfigError
+from orch.errors import OrchError
 from orch.items import Item
-from orch.settings import get_settings
-from orch.yamlio import load_model, load_yaml_mapping
+from orch.mlflow_config import MlflowSettings, load_mlflow_settings
 
-__all__ = [
-    "ExperimentNames",
-    "MlflowSettings",
-    "Tracker",
-    "configure_tracking",
-    "load_mlflow_settings",
-    "metric_key",
-]
-
-
-class ExperimentNames(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ask: str = "orch-ask"
-    run: str = "orch-{benchmark}"
-    eval: str = "orch-eval-{benchmark}"
-
-
-class TracingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = True
-    sample_rate: float = Field(1.0, ge=0.0, le=1.0)
-    """Fraction of items traced, chosen by a hash of the item id (the same items every time)."""
-
-
-class MlflowSettings(BaseModel):
-    """The shape of `mlflow.yaml`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tracking_uri: str | None = None
-    experiments: ExperimentNames = ExperimentNames()
-    tracing: TracingSettings = TracingSettings()
-    strict: bool = False
-
-
-def load_mlflow_settings(path: Path | None = None) -> MlflowSettings:
-    """Read `mlflow.yaml` (or `ORCH_MLFLOW_CONFIG`); a missing default file means MLflow's defaults."""
-    explicit = path is not None or "ORCH_MLFLOW_CONFIG" in os.environ
-    path = path or get_settings().mlflow_config
-    if not path.is_file() and not explicit:
-        return MlflowSettings()
-    settings = load_model(MlflowSettings, load_yaml_mapping(path, ConfigError), path, ConfigError)
-    if (
-        settings.tracking_uri
-        and settings.tracking_uri.rstrip("/").endswith("mlruns")
-        and "://" not in settings.tracking_uri
-    ):
-        raise ConfigError(
-            path,
-            "tracking_uri",
-            f"{settings.tracking_uri!r} is MLflow's file store (maintenance mode); use 'sqlite:///mlflow.db'",
-        )
-    return settings
+__all__ = ["LoggedRun", "Tracker", "configure_tracking", "logged_run", "metric_key", "search_runs"]
 
 
 def configure_tracking(settings: MlflowSettings) -> str:
@@ -176,6 +120,11 @@ class Tracker:
         clean = {metric_key(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
         self._best_effort("log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id))
 
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Tags, unlike params, may change: what is only known once a run's items are in."""
+        clean = [RunTag(metric_key(k), str(v)[:5000]) for k, v in tags.items()]
+        self._best_effort("set tags", lambda: mlflow.MlflowClient().log_batch(self.run_id, tags=clean))
+
     def log_table(self, rows: list[dict[str, object]], artifact_file: str = "items.json") -> None:
         import pandas as pd
 
@@ -229,5 +178,61 @@ class Tracker:
 
             yield finish
 
-    def run_url(self) -> str | None:
-        return f"experiments/{self.experiment_id}/runs/{self.run_id}" if self.run_id else None
+
+# -- reading what was logged ---------------------------------------------------------------------
+class LoggedRun:
+    """A finished (or interrupted) run as orch logged it: params, tags, metrics and text artifacts."""
+
+    def __init__(self, client: mlflow.MlflowClient, run: Any) -> None:
+        self._client = client
+        self.run_id: str = run.info.run_id
+        self.experiment_id: str = run.info.experiment_id
+        self.status: str = run.info.status
+        self.start_time: int = run.info.start_time
+        self.params: dict[str, str] = dict(run.data.params)
+        self.tags: dict[str, str] = dict(run.data.tags)
+        self.metrics: dict[str, float] = dict(run.data.metrics)
+
+    def text(self, artifact: str) -> str:
+        """An artifact's text. Raises OrchError when the run has no such artifact."""
+        try:
+            path = self._client.download_artifacts(self.run_id, artifact)
+        except Exception as exc:
+            raise OrchError(f"run {self.run_id} has no {artifact}") from exc
+        return Path(path).read_text(encoding="utf-8")
+
+    def children(self) -> list[LoggedRun]:
+        runs = self._client.search_runs(
+            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'", max_results=1000
+        )
+        return [LoggedRun(self._client, r) for r in runs]
+
+    @property
+    def experiment_name(self) -> str:
+        return self._client.get_experiment(self.experiment_id).name
+
+
+def _client() -> mlflow.MlflowClient:
+    configure_tracking(load_mlflow_settings())  # mlflow.yaml's tracking URI, unless MLFLOW_TRACKING_URI is set
+    return mlflow.MlflowClient()
+
+
+def logged_run(run_id: str) -> LoggedRun:
+    """The run `run_id` in the configured store. Raises OrchError if there is none."""
+    client = _client()
+    try:
+        return LoggedRun(client, client.get_run(run_id))
+    except Exception as exc:
+        raise OrchError(f"no MLflow run {run_id!r} in {client.tracking_uri}: {exc}".splitlines()[0]) from exc
+
+
+def search_runs(experiment_like: str, filter_string: str, limit: int) -> list[LoggedRun]:
+    """Runs of the experiments named like `experiment_like` (SQL LIKE), newest first."""
+    client = _client()
+    experiments = [e.experiment_id for e in client.search_experiments(filter_string=f"name LIKE '{experiment_like}'")]
+    if not experiments:
+        return []
+    runs = client.search_runs(
+        experiments, filter_string=filter_string, order_by=["attributes.start_time DESC"], max_results=limit
+    )
+    return [LoggedRun(client, r) for r in runs]

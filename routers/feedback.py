@@ -11,12 +11,11 @@ from pydantic import BaseModel
 from orch.errors import ConfigError, OrchError
 from orch.items import Item
 from orch.nodes.reading import valid_answer
+from orch.records import ItemResult, Observation
 from orch.routers.nodes import observations_from_outputs
 from orch.routers.policy import RouterPolicy
 from orch.routers.setup import fold_once
-from orch.routers.state import Observation
 from orch.routers.store import RouterRepo
-from orch.runner import ItemResult
 
 __all__ = ["FeedbackResult", "apply_feedback", "feedback_observations"]
 
@@ -45,32 +44,26 @@ def feedback_observations(result: ItemResult, answer: str) -> tuple[list[Observa
     return [o.model_copy(update={"latency_ms": None, "cost": None, "ok": None}) for o in observations], gold
 
 
-def apply_feedback(run_id: str, item_id: str, answer: str) -> FeedbackResult:
-    """Apply `answer` for `item_id` of the MLflow run `run_id` to the router that run used.
+def apply_feedback(
+    result: ItemResult, answer: str, *, router_id: str, store_url: str, policy: RouterPolicy, run_id: str
+) -> FeedbackResult:
+    """Apply `answer` for the logged `result` (item of the run `run_id`) to the router it used.
 
     Raises:
-        OrchError: the run did not use a router, the item is not in it, or it already had a gold answer.
+        OrchError: the item had a gold answer when it ran (its router already learned from it).
+        ConfigError: the answer is not valid for the item.
     """
-    from orch.eval.logged import load_run_results, run_params
-
-    params = run_params(run_id)
-    if "router.id" not in params:
-        raise OrchError(f"run {run_id} did not use a router (its graph has no route node)")
-    result = next((r for r in load_run_results(run_id) if r.item.id == item_id), None)
-    if result is None:
-        raise OrchError(f"run {run_id} has no item {item_id!r}")
-    if result.feedback and any(o.get("correct") is not None for o in result.feedback.get("observations", [])):
-        raise OrchError(f"item {item_id!r} had a gold answer when it ran; the router already learned from it")
+    if result.feedback and any(o.correct is not None for o in result.feedback.observations):
+        raise OrchError(f"item {result.item.id!r} had a gold answer when it ran; the router already learned from it")
     observations, gold = feedback_observations(result, answer)
-    policy = RouterPolicy.model_validate_json(params["router.policy"])
-    feedback_id = f"{run_id}/{item_id}#delayed"
-    with RouterRepo.open(params["router.store"]) as repo:
-        before = repo.current(params["router.id"])
-        state = repo.commit(params["router.id"], fold_once(observations, policy, feedback_id), reason=feedback_id)
+    feedback_id = f"{run_id}/{result.item.id}#delayed"
+    with RouterRepo.open(store_url) as repo:
+        before = repo.current(router_id)
+        state = repo.commit(router_id, fold_once(observations, policy, feedback_id), reason=feedback_id)
     applied = before is None or (state is not None and state.version > before.version)
     return FeedbackResult(
-        router_id=params["router.id"],
-        item_id=item_id,
+        router_id=router_id,
+        item_id=result.item.id,
         answer=gold,
         applied=applied,
         version=state.version if state else 0,

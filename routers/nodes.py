@@ -12,29 +12,29 @@ from collections.abc import Sequence
 from typing import Literal
 
 from langgraph.runtime import Runtime
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from orch.errors import ConfigError
 from orch.items import Item
-from orch.nodes.base import Node, NodeConfig, register_node
+from orch.nodes.base import Node, NodeConfig, context_of
+from orch.nodes.context import Router, RunContext
 from orch.nodes.direct import answer_directly
-from orch.nodes.runtime import RunContext
-from orch.nodes.state import AgentOutput, item_of, sorted_outputs
-from orch.routers.policy import RouterPolicy, resolve_policy
+from orch.nodes.state import analyses_of, item_of
+from orch.records import AgentOutput, FeedbackRecord, Observation
+from orch.routers.policy import PRESETS, RouterPolicy, resolve_policy
 from orch.routers.service import RouterService
-from orch.routers.state import Observation
 
 __all__ = ["Feedback", "FeedbackConfig", "Route", "RouteConfig", "observations_from_outputs"]
 
 
 def _router(runtime: Runtime[RunContext], node_id: str) -> RouterService:
-    router = runtime.context.router
-    if router is None:
+    router: Router | None = context_of(runtime, node_id).router
+    if not isinstance(router, RouterService):
         raise ConfigError(
             "graph",
             f"nodes.{node_id}",
-            "this graph routes, but the run has no router; run it "
-            "with orch run/ask/eval, which set one up, or pass router= to GraphRunner",
+            "this graph routes, but the run has no router; run it through orch.Session "
+            "(or orch ask/run/eval), which sets one up",
         )
     return router
 
@@ -63,7 +63,18 @@ def observations_from_outputs(item: Item, outputs: Sequence[AgentOutput]) -> lis
     return observations
 
 
+def _policy_or_preset(schema: dict) -> None:
+    """Editors accept `policy: paper` as well as the policy's fields."""
+    policy = schema["properties"]["policy"]
+    schema["properties"]["policy"] = {
+        "anyOf": [{"$ref": policy.pop("$ref")}, {"enum": sorted(PRESETS)}],
+        **policy,
+    }
+
+
 class RouteConfig(NodeConfig):
+    model_config = ConfigDict(json_schema_extra=_policy_or_preset)
+
     policy: RouterPolicy = RouterPolicy()
     """A preset name (`paper`, `paper-lexicographic`, `paper-direct`) or the policy's fields."""
     agents: tuple[str, ...] | None = None
@@ -75,11 +86,8 @@ class RouteConfig(NodeConfig):
         return resolve_policy(value)  # type: ignore[arg-type]
 
 
-@register_node
-class Route(Node):
+class Route(Node[RouteConfig]):
     kind = "route"
-    Config = RouteConfig
-    config: RouteConfig
 
     def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
         return self.config.agents or agent_ids
@@ -87,12 +95,8 @@ class Route(Node):
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         router = _router(runtime, self.node_id)
         decision = await router.route(item_of(state))
-        roles = {**(state.get("roles") or {}), "merger": decision.merger, "dispatcher": decision.merger}
-        return {
-            "panel": decision.panel,
-            "roles": roles,
-            "routing": {**decision.model_dump(), "router_id": router.router_id},
-        }
+        roles = {**(state.get("roles") or {}), "merger": decision.merger}
+        return {"panel": decision.panel, "roles": roles, "routing": decision.model_dump()}
 
 
 class FeedbackConfig(NodeConfig):
@@ -101,37 +105,26 @@ class FeedbackConfig(NodeConfig):
     calls, counted in the item's usage). None: the router policy's `feedback`."""
 
 
-@register_node
-class Feedback(Node):
+class Feedback(Node[FeedbackConfig]):
     kind = "feedback"
-    Config = FeedbackConfig
-    config: FeedbackConfig
 
     def extra_agents(self, agent_ids: tuple[str, ...]) -> tuple[str, ...]:
         return agent_ids if self.config.source == "direct" else ()
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         router = _router(runtime, self.node_id)
+        context = context_of(runtime, self.node_id)
         item = item_of(state)
         source = self.config.source or router.policy.feedback
         update: dict = {}
         if source == "direct":
-            outputs = list(
-                await asyncio.gather(
-                    *(
-                        answer_directly(runtime.context.client(agent), item, node=self.node_id)
-                        for agent in router.agents
-                    )
-                )
-            )
+            calls = (answer_directly(context.client(agent), item, node=self.node_id) for agent in router.agents)
+            outputs = list(await asyncio.gather(*calls))
             update["analyses"] = [o.model_dump() for o in outputs]
         else:
-            outputs = [o for o in sorted_outputs(state) if o.node != self.node_id]
+            outputs = [o for o in analyses_of(state) if o.node != self.node_id]
         observations = observations_from_outputs(item, outputs)
         router.report(item.id, observations)
-        update["feedback"] = {
-            "source": source,
-            "extra_calls": sum(o.usage.calls for o in outputs) if source == "direct" else 0,
-            "observations": [o.model_dump() for o in observations],
-        }
+        extra = sum(o.usage.calls for o in outputs) if source == "direct" else 0
+        update["feedback"] = FeedbackRecord(source=source, extra_calls=extra, observations=observations).model_dump()
         return update

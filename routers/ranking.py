@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
+from orch.records import RoutingDecision
 from orch.routers.policy import RouterPolicy
 from orch.routers.state import AgentStats, RouterState, stats_for
 
-__all__ = ["RoutingDecision", "decide", "utility"]
+__all__ = ["decide", "utility"]
 
 
 def utility(stats: AgentStats, policy: RouterPolicy) -> float:
@@ -30,22 +29,13 @@ def _sort_key(agent: str, stats: AgentStats, policy: RouterPolicy) -> tuple:
     return (-utility(stats, policy), agent)
 
 
-class RoutingDecision(BaseModel):
-    """Who analyses and who merges for one item, and the numbers behind it."""
-
-    panel: list[str]
-    merger: str
-    ranking: list[str]
-    utilities: dict[str, float]
-    ema: dict[str, dict[str, float]]
-    """Per agent: the EMA values ranked on (accuracy, latency_ms, cost, stability) and n."""
-    state_version: int
-    state_hash: str
-    category: str | None = None
-
-
 def decide(
-    state: RouterState, policy: RouterPolicy, agents: Sequence[str], category: str | None = None
+    state: RouterState,
+    policy: RouterPolicy,
+    agents: Sequence[str],
+    category: str | None = None,
+    *,
+    router_id: str = "",
 ) -> RoutingDecision:
     """Rank `agents` on the state; the top k form the panel, the top one merges."""
     stats = {a: stats_for(state, a, category, policy) for a in agents}
@@ -68,4 +58,5 @@ def decide(
         state_version=state.version,
         state_hash=state.state_hash,
         category=category,
+        router_id=router_id,
     )

@@ -3,14 +3,12 @@ observations stored with finished items (so a resumed run can fold them again)."
 
 from __future__ import annotations
 
+from orch.records import ItemResult, Observation
 from orch.routers.policy import RouterPolicy
 from orch.routers.ranking import utility
-from orch.routers.setup import RouterUpdate
-from orch.routers.state import Observation, RouterState, stats_for
-from orch.runner import ItemResult
-from orch.tracking import Tracker
+from orch.routers.state import RouterState, stats_for
 
-__all__ = ["ema_metrics", "router_metrics", "stored_observations"]
+__all__ = ["ema_metrics", "stored_observations"]
 
 
 def ema_metrics(state: RouterState, policy: RouterPolicy) -> dict[str, float]:
@@ -28,15 +26,4 @@ def ema_metrics(state: RouterState, policy: RouterPolicy) -> dict[str, float]:
 
 def stored_observations(result: ItemResult) -> list[Observation]:
     """The observations a finished item gave its router (none if it was not routed)."""
-    if not result.feedback:
-        return []
-    return [Observation.model_validate(o) for o in result.feedback.get("observations", [])]
-
-
-def router_metrics(tracker: Tracker) -> RouterUpdate:
-    """An update callback logging the EMA curves to `tracker`'s run, one step per item."""
-
-    def log(index: int, state: RouterState, policy: RouterPolicy) -> None:
-        tracker.log_metrics(ema_metrics(state, policy), step=index)
-
-    return log
+    return list(result.feedback.observations) if result.feedback else []

@@ -12,9 +12,10 @@ import weakref
 from collections.abc import Callable, Sequence
 
 from orch.items import Item
+from orch.records import Observation, RoutingDecision
 from orch.routers.policy import RouterPolicy
-from orch.routers.ranking import RoutingDecision, decide
-from orch.routers.state import Observation, RouterState, apply
+from orch.routers.ranking import decide
+from orch.routers.state import RouterState, apply
 
 __all__ = ["RouterService"]
 
@@ -83,7 +84,7 @@ class RouterService:
         condition = self._condition()
         async with condition:
             await condition.wait_for(lambda: len(self.states) > needed)
-        return decide(self.states[needed], self.policy, self.agents, item.category)
+        return decide(self.states[needed], self.policy, self.agents, item.category, router_id=self.router_id)
 
     def report(self, item_id: str, observations: Sequence[Observation]) -> None:
         """Record an item's feedback (once); fold every item whose predecessors are all in."""

@@ -1,5 +1,5 @@
-"""Wiring a router into a run: find the graph's `route` node, load the persisted state it starts
-from (refusing a state built under another policy), and persist every update as a new version."""
+"""Wiring a router into a run: load the persisted state a graph's `route` node starts from
+(refusing a state built under another policy), and persist every update as a new version."""
 
 from __future__ import annotations
 
@@ -9,24 +9,17 @@ from dataclasses import dataclass
 
 from orch.config import PoolConfig
 from orch.errors import ConfigError
-from orch.graphs import CompiledSpec
+from orch.records import Observation
 from orch.routers.nodes import Route
 from orch.routers.policy import RouterPolicy
 from orch.routers.service import RouterService
-from orch.routers.state import Observation, RouterState, apply
+from orch.routers.state import RouterState, apply
 from orch.routers.store import RouterRepo
 
-__all__ = ["RouterSetup", "RouterUpdate", "fold_once", "open_router", "route_node"]
+__all__ = ["RouterSetup", "RouterUpdate", "fold_once", "open_router"]
 
 RouterUpdate = Callable[[int, "RouterState", RouterPolicy], None]
 """Called after item `index`'s feedback is folded in, with the new state and the router's policy."""
-
-
-def route_node(compiled: CompiledSpec) -> Route | None:
-    routes = [node for node in compiled.nodes.values() if isinstance(node, Route)]
-    if len(routes) > 1:
-        raise ConfigError(compiled.source, "nodes", "a graph may have one route node")
-    return routes[0] if routes else None
 
 
 @dataclass(frozen=True)
@@ -52,7 +45,7 @@ class RouterSetup:
 
 @contextmanager
 def open_router(
-    compiled: CompiledSpec,
+    node: Route | None,
     pool: PoolConfig,
     *,
     router_id: str,
@@ -63,7 +56,7 @@ def open_router(
     replayed: Sequence[tuple[str, list[Observation]]] = (),
     on_update: RouterUpdate | None = None,
 ) -> Iterator[RouterSetup | None]:
-    """A `RouterSetup` for a routed graph (None for a graph without a route node).
+    """A `RouterSetup` for a graph's `route` node (None for a graph without one).
 
     Args:
         router_id: the persisted router this run updates.
@@ -77,7 +70,6 @@ def open_router(
     Raises:
         ConfigError: the router's current state was built under a different policy.
     """
-    node = route_node(compiled)
     if node is None:
         yield None
         return

@@ -9,9 +9,10 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orch.records import Observation
 from orch.routers.policy import EmaPolicy, RouterPolicy
 
-__all__ = ["SIGNALS", "AgentStats", "Ema", "Observation", "RouterState", "apply", "stats_for"]
+__all__ = ["SIGNALS", "AgentStats", "Ema", "RouterState", "apply", "stats_for"]
 
 SIGNALS = ("accuracy", "latency_ms", "cost", "stability")
 STATE_SCHEMA = 1
@@ -71,23 +72,6 @@ class AgentStats(BaseModel):
             cost=step(self.cost, obs.cost),
             stability=step(self.stability, None if obs.ok is None else float(obs.ok)),
         )
-
-
-class Observation(BaseModel):
-    """What one agent did on one item: the feedback an EMA update consumes."""
-
-    model_config = ConfigDict(frozen=True)
-
-    agent: str
-    item_id: str
-    category: str | None = None
-    correct: float | None = None
-    """1 if right, 0 if wrong (the mean over several analyses of one agent); None: no gold (yet)."""
-    latency_ms: float | None = None
-    cost: float | None = None
-    ok: bool | None = None
-    """The calls succeeded (stability). None for every signal the observation does not carry:
-    delayed feedback brings accuracy alone, since latency and cost were known at prediction time."""
 
 
 class RouterState(BaseModel):

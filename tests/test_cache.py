@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from orch.app.session import Session
 from orch.backends.cache import CallCache, ReplayMiss, call_key
 from orch.backends.pool import AgentPool
 from orch.items import Item
-from orch.session import Session
 from orch.testing import ScriptedChatModel
 from tests.conftest import analyst
 
@@ -19,8 +19,8 @@ from tests.conftest import analyst
 def answer(pool_config, cache: CallCache, item: Item, graph: str = "orch") -> tuple[str | None, dict[str, int]]:
     models = {a: ScriptedChatModel(script=analyst(x)) for a, x in (("strong", "C"), ("mid", "B"), ("weak", "A"))}
     pool = AgentPool.from_chat_models(pool_config, models, cache=cache)
-    with Session(graph, pool_config=pool_config).runner(pool) as runner:
-        result = asyncio.run(runner.answer(item))
+    with Session(graph, pool_config).start(pool) as runner:
+        result = runner.invoke(item)
     return result.answer, {agent: len(m.calls) for agent, m in models.items()}
 
 

@@ -6,7 +6,6 @@ A 135M model's accuracy is noise and is never asserted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -15,11 +14,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from orch.app.session import Session
 from orch.backends.catalog import is_installed
 from orch.backends.pool import AgentPool
 from orch.config import load_pool_config
 from orch.items import Item
-from orch.session import Session
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = [
@@ -54,13 +53,13 @@ def test_orch_graph_over_http_gives_a_valid_answer_and_deterministic_decisions()
         options=("Venus", "Mars", "Jupiter", "Saturn"),
         answer="B",
     )
-    session = Session("orch", pool_config=config)
+    session = Session("orch", config)
     with AgentPool.start(config, session.agents) as pool:
         assert set(pool.endpoints) == {"smol-a", "smol-b"}
         assert len(set(pool.endpoints.values())) == 1  # one server for the one model
-        with session.runner(pool) as runner:
-            first = asyncio.run(runner.answer(item))
-            second = asyncio.run(runner.answer(item))
+        with session.start(pool) as runner:
+            first = runner.invoke(item)
+            second = runner.invoke(item)
     for result in (first, second):
         assert result.answer is None or result.answer in item.letters
         assert [a.agent for a in result.analyses] == ["smol-a", "smol-b"]

@@ -69,7 +69,7 @@ def request(setup: dict[str, Any], **overrides: Any) -> EvalRequest:
 
 
 def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) -> None:
-    outcome = evaluate(request(setup), config=setup["pool"])
+    outcome = evaluate(request(setup), pool=setup["pool"])
     # 3 single agents × 8 items, the vote reuses those calls, ORCH: 3 analyses + 1 merge per item
     assert len(setup["requests"]) == outcome.calls_made == 3 * 8 + 0 + 4 * 8
     rows = {r.name: r for r in outcome.report.rows}
@@ -101,9 +101,9 @@ def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) ->
 
 
 def test_rerun_makes_no_calls_and_reuses_the_runs(setup: dict[str, Any]) -> None:
-    first = evaluate(request(setup), config=setup["pool"])
+    first = evaluate(request(setup), pool=setup["pool"])
     n = len(setup["requests"])
-    second = evaluate(request(setup), config=setup["pool"])
+    second = evaluate(request(setup), pool=setup["pool"])
     assert len(setup["requests"]) == n and second.calls_made == 0
     assert second.record.parent_run_id == first.record.parent_run_id
     assert second.markdown == first.markdown
@@ -118,7 +118,7 @@ def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str,
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate(request(setup), config=setup["pool"], hooks=EvalHooks(item_done=crash))
+        evaluate(request(setup), pool=setup["pool"], hooks=EvalHooks(item_done=crash))
     calls_before_crash = len(setup["requests"])
     [crashed] = ResultStore(get_settings().state_dir / "evals.sqlite").evaluations()
     assert crashed.status == "running" and MlflowClient().get_run(crashed.parent_run_id).info.status == "FAILED"
@@ -127,7 +127,7 @@ def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str,
     resumed: list[str] = []
     outcome = evaluate(
         request(setup),
-        config=setup["pool"],
+        pool=setup["pool"],
         hooks=EvalHooks(item_done=lambda s, r: resumed.append(f"{s.name}/{r.item.id}")),
     )
     assert not finished_orch & set(resumed)  # no finished item ran again
@@ -142,17 +142,17 @@ def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str,
 
 def test_replay_refuses_uncached_calls_and_reproduces_cached_ones(setup: dict[str, Any]) -> None:
     with pytest.raises(ReplayMiss, match="replay: agent"):
-        evaluate(request(setup, replay=True), config=setup["pool"])
-    first = evaluate(request(setup), config=setup["pool"])
+        evaluate(request(setup, replay=True), pool=setup["pool"])
+    first = evaluate(request(setup), pool=setup["pool"])
     n = len(setup["requests"])
-    replayed = evaluate(request(setup, replay=True, fresh=True), config=setup["pool"])
+    replayed = evaluate(request(setup, replay=True, fresh=True), pool=setup["pool"])
     assert len(setup["requests"]) == n
     assert replayed.report.rows == first.report.rows
     assert replayed.record.parent_run_id != first.record.parent_run_id
 
 
 def test_self_consistency_matches_the_target_budget(setup: dict[str, Any]) -> None:
-    outcome = evaluate(request(setup, systems="cot:strong,orch,sc:strong"), config=setup["pool"])
+    outcome = evaluate(request(setup, systems="cot:strong,orch,sc:strong"), pool=setup["pool"])
     rows = {r.name: r for r in outcome.report.rows}
     expected = sc_samples(rows["orch"].tokens_per_item, rows["cot:strong"].tokens_per_item)
     assert rows["sc:strong"].calls_per_item == expected
@@ -169,7 +169,7 @@ def test_sc_samples_are_bounded(target: float, sample: float, expected: int) -> 
 def test_report_is_rerendered_from_logged_results_without_calls(setup: dict[str, Any]) -> None:
     from orch.eval.logged import list_evaluations, report_from_run
 
-    outcome = evaluate(request(setup), config=setup["pool"])
+    outcome = evaluate(request(setup), pool=setup["pool"])
     calls = len(setup["requests"])
     report, markdown = report_from_run(outcome.record.parent_run_id)
     assert len(setup["requests"]) == calls
@@ -192,12 +192,11 @@ def test_report_of_a_run_that_is_not_an_evaluation_is_one_line(setup: dict[str, 
 
 def test_a_reply_cut_by_max_tokens_over_http_is_read_not_raised(tmp_path: Path) -> None:
     """The SDK's parse() raises LengthFinishReasonError on a cut reply; orch must keep the text instead."""
-    import asyncio
 
+    from orch.app.session import Session
     from orch.backends.pool import AgentPool
     from orch.config import PoolConfig
     from orch.items import Item
-    from orch.session import Session
     from tests.fake_openai import CUT
 
     with fake_openai(lambda model, enum: CUT if model == "m-cut" else enum[1]) as srv:
@@ -211,8 +210,8 @@ def test_a_reply_cut_by_max_tokens_over_http_is_read_not_raised(tmp_path: Path) 
             }
         )
         item = Item(id="c/1", question="q?", options=("a", "b", "c"), answer="B")
-        with AgentPool.start(config, ["cut", "ok"]) as pool, Session("orch", pool_config=config).runner(pool) as run:
-            result = asyncio.run(run.answer(item))
+        with AgentPool.start(config, ["cut", "ok"]) as pool, Session("orch", config).start(pool) as run:
+            result = run.invoke(item)
         cut = next(a for a in result.analyses if a.agent == "cut")
         assert cut.path == "invalid" and cut.analysis.key_points == ["a fact that was cu"]
         assert result.answer == "B" and all("response_format" in r for r in srv["requests"])
@@ -221,7 +220,7 @@ def test_a_reply_cut_by_max_tokens_over_http_is_read_not_raised(tmp_path: Path) 
 def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any], tmp_path: Path, monkeypatch) -> None:
     import sqlite3
 
-    from orch.routers.replay import replay_evaluation
+    from orch.eval.replay import replay_evaluation
 
     systems = "single:*,orch,orch-ema"
     seen: list[str] = []
@@ -232,8 +231,8 @@ def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any]
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate(request(setup, systems=systems, concurrency=1), config=setup["pool"], hooks=EvalHooks(item_done=crash))
-    resumed = evaluate(request(setup, systems=systems, concurrency=1), config=setup["pool"])
+        evaluate(request(setup, systems=systems, concurrency=1), pool=setup["pool"], hooks=EvalHooks(item_done=crash))
+    resumed = evaluate(request(setup, systems=systems, concurrency=1), pool=setup["pool"])
 
     client = MlflowClient()
     child = client.get_run(resumed.record.system_run_ids["orch-ema"])
@@ -252,7 +251,7 @@ def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any]
     ):
         src.backup(dst)  # a file copy would miss what still sits in the write-ahead log
     monkeypatch.setenv("ORCH_STATE_DIR", str(fresh_state))
-    again = evaluate(request(setup, systems=systems, replay=True, concurrency=4), config=setup["pool"])
+    again = evaluate(request(setup, systems=systems, replay=True, concurrency=4), pool=setup["pool"])
     child_again = client.get_run(again.record.system_run_ids["orch-ema"])
     routed_again = [
         (r["item_id"], r["routing.merger"], r["routing.state_version"]) for r in mlflow_table(child_again.info.run_id)
@@ -277,7 +276,7 @@ def mlflow_table(run_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_graph_can_be_compared_as_a_baseline(setup: dict[str, Any]) -> None:
-    outcome = evaluate(request(setup, systems="single:strong,orch,orch-ema", baselines=("orch",)), config=setup["pool"])
+    outcome = evaluate(request(setup, systems="single:strong,orch,orch-ema", baselines=("orch",)), pool=setup["pool"])
     pairs = {(c.comparison.target, c.comparison.baseline) for c in outcome.report.comparisons}
     assert pairs == {("orch-ema", "single:strong"), ("orch-ema", "orch")}
     assert [r.name for r in outcome.report.rows] == ["single:strong", "orch", "orch-ema"]

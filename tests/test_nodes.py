@@ -23,9 +23,9 @@ from orch.nodes import (
     Vote,
     VoteConfig,
 )
-from orch.nodes.runtime import RunContext
+from orch.nodes.context import RunContext
 from orch.nodes.schemas import AnalysisBudget, analysis_schema
-from orch.nodes.state import AgentOutput
+from orch.records import AgentOutput
 from tests.conftest import analyst, schema_name
 
 
@@ -118,9 +118,13 @@ def test_numeric_item_gets_a_number_pattern_and_normalised_answer(scripted_pool)
 
 
 def test_merge_sees_analyses_sorted_by_agent_and_anonymised(scripted_pool, item: Item) -> None:
+    from orch.nodes.state import add_analyses
+
     pool, models = scripted_pool(strong=lambda m, k: '{"answer": "C"}')
-    state_a = {"item": item.model_dump(), "analyses": [output("weak", "A"), output("mid", "B"), output("strong", "C")]}
-    state_b = {**state_a, "analyses": list(reversed(state_a["analyses"]))}
+    arrivals = [output("weak", "A"), output("mid", "B"), output("strong", "C")]
+    # parallel writes arrive in any order; the channel's reducer orders them
+    state_a = {"item": item.model_dump(), "analyses": add_analyses(add_analyses([], arrivals[:1]), arrivals[1:])}
+    state_b = {**state_a, "analyses": add_analyses(add_analyses([], arrivals[2:]), list(reversed(arrivals[:2])))}
     update_a = run(Merge("merge", MergeConfig()), state_a, pool)
     update_b = run(Merge("merge", MergeConfig()), state_b, pool)
     prompt_a, prompt_b = (call["messages"][1].content for call in models["strong"].calls)

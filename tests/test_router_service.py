@@ -8,14 +8,16 @@ from collections.abc import Callable
 
 import pytest
 
+from orch.app.runner import GraphRunner
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
-from orch.graphs import GraphSpec, compile_spec
+from orch.graphs import Graph, GraphSpec
 from orch.items import Item
+from orch.nodes.context import RunContext
+from orch.records import Observation
 from orch.routers.policy import RouterPolicy
 from orch.routers.service import RouterService
-from orch.routers.state import Observation, RouterState
-from orch.runner import GraphRunner
+from orch.routers.state import RouterState
 from orch.testing import ScriptedChatModel
 from tests.conftest import analyst
 
@@ -76,12 +78,14 @@ def trace(
         for a in ("strong", "mid", "weak")
     }
     pool = AgentPool.from_chat_models(pool_config, models, concurrency=8, cache=cache)
-    compiled = compile_spec(routed_spec(window, latency), pool=pool_config)
+    graph = Graph(routed_spec(window, latency), pool=pool_config)
     policy = RouterPolicy.model_validate(policy_fields(window, latency))
     service = RouterService(policy, pool_config.agent_ids, RouterState.fresh(policy))
-    runner = GraphRunner(compiled, pool, router=service)
-    results = asyncio.run(runner.answer_all(ITEMS, concurrency=concurrency))
-    return [(r.item.id, tuple(r.routing["panel"]), r.routing["merger"], r.routing["state_version"]) for r in results]
+    cast = graph.cast(pool_config)
+    context = RunContext(pool=pool, panel=cast.panel, roles=cast.roles, router=service)
+    runner = GraphRunner(graph.name, graph.compile(cast), context)
+    results = runner.batch(ITEMS, concurrency=concurrency)
+    return [(r.item.id, tuple(r.routing.panel), r.routing.merger, r.routing.state_version) for r in results]
 
 
 @pytest.mark.parametrize("window", [0, 4])

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from orch.errors import ConfigError
+from orch.records import Observation
 from orch.routers.policy import PRESETS
 from orch.routers.setup import fold_once
-from orch.routers.state import Observation, RouterState
+from orch.routers.state import RouterState
 from orch.routers.store import RouterRepo
 from tests.postgres import postgres_server
 
@@ -50,7 +51,7 @@ def test_state_survives_the_process_that_wrote_it(tmp_path: Path) -> None:
     writer = textwrap.dedent(f"""
         from orch.routers.policy import PRESETS
         from orch.routers.setup import fold_once
-        from orch.routers.state import Observation
+        from orch.records import Observation
         from orch.routers.store import RouterRepo
         with RouterRepo.open({url!r}) as repo:
             obs = [Observation(agent="a", item_id="x", correct=0.0, latency_ms=5, cost=0, ok=True)]
@@ -66,7 +67,7 @@ def _hammer(url: str, router: str, who: str, n: int) -> subprocess.Popen[str]:
     code = textwrap.dedent(f"""
         from orch.routers.policy import PRESETS
         from orch.routers.setup import fold_once
-        from orch.routers.state import Observation
+        from orch.records import Observation
         from orch.routers.store import RouterRepo
         with RouterRepo.open({url!r}) as repo:
             for i in range({n}):
@@ -93,18 +94,17 @@ def test_two_processes_updating_one_router_lose_no_update(backend: str, tmp_path
 
 
 def test_a_state_from_another_policy_is_refused(tmp_path: Path, pool_config) -> None:
-    from orch.graphs import compile_spec, load_graph_spec
+    from orch.graphs import load_graph
     from orch.routers.setup import open_router
 
     url = f"sqlite:///{tmp_path / 'router.sqlite'}"
     other = PRESETS["paper-lexicographic"]
     with RouterRepo.open(url) as repo:
         repo.commit("default", lambda _: RouterState.fresh(other).model_copy(update={"version": 1}), reason="seed")
-    spec, path = load_graph_spec("orch-ema")
-    compiled = compile_spec(spec, source=path, pool=pool_config)
+    graph = load_graph("orch-ema", pool=pool_config)
     with (
         pytest.raises(ConfigError, match="router: default: its state \\(version 1\\) was built with policy"),
-        open_router(compiled, pool_config, router_id="default", scope="s", store_url=url),
+        open_router(graph.route, pool_config, router_id="default", scope="s", store_url=url),
     ):
         pass
 
@@ -119,14 +119,12 @@ def test_export_is_the_stored_json(tmp_path: Path) -> None:
 
 
 def test_delayed_feedback_is_applied_once_and_only_once(tmp_path: Path, monkeypatch, pool_config) -> None:
-    import asyncio
-
+    from orch.app.feedback import give_feedback as apply_feedback
+    from orch.app.recording import log_results, run_params
+    from orch.app.session import RouterOptions, Session
     from orch.backends.pool import AgentPool
     from orch.errors import OrchError
     from orch.items import Item
-    from orch.recording import log_results, run_params
-    from orch.routers.feedback import apply_feedback
-    from orch.session import Session
     from orch.testing import ScriptedChatModel
     from orch.tracking import Tracker
     from tests.conftest import analyst
@@ -135,10 +133,13 @@ def test_delayed_feedback_is_applied_once_and_only_once(tmp_path: Path, monkeypa
     models = {a: ScriptedChatModel(script=analyst(x)) for a, x in (("strong", "C"), ("mid", "B"), ("weak", "C"))}
     pool = AgentPool.from_chat_models(pool_config, models)
     item = Item(id="ask/1", question="Which?", options=("a", "b", "c", "d"))  # no gold at prediction time
-    session, tracker = Session("orch-ema", pool_config=pool_config), Tracker()
-    with tracker.start_run("test-feedback", "ask") as run_id, session.runner(pool, router_id="prod", scope=run_id) as r:
-        result = asyncio.run(r.answer(item))
-        tracker.log_params(run_params(session, r))
+    session, tracker = Session("orch-ema", pool_config), Tracker()
+    with (
+        tracker.start_run("test-feedback", "ask") as run_id,
+        session.start(pool, router=RouterOptions(router_id="prod", scope=run_id)) as r,
+    ):
+        result = r.invoke(item)
+        tracker.log_params(run_params(session))
         log_results(tracker, [result])
     with RouterRepo.open(f"sqlite:///{tmp_path / 'router.sqlite'}") as repo:
         before = repo.current("prod")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import mlflow
 from mlflow import MlflowClient
 
+from orch.app.recording import log_graph, log_results, run_params
+from orch.app.session import Session
 from orch.backends.pool import AgentPool
 from orch.items import Item
-from orch.recording import log_graph, log_results, run_params
-from orch.session import Session
 from orch.summary import summarize
 from orch.testing import ScriptedChatModel
 from tests.conftest import analyst
@@ -30,8 +29,8 @@ def test_result_does_not_depend_on_arrival_order(pool_config, item: Item) -> Non
     prompts, answers = set(), set()
     for seed in range(6):
         pool, models = shuffled_pool(pool_config, seed)
-        with Session("orch", pool_config=pool_config).runner(pool) as runner:
-            result = asyncio.run(runner.answer(item))
+        with Session("orch", pool_config).start(pool) as runner:
+            result = runner.invoke(item)
         merge_prompt = models["strong"].calls[-1]["messages"][1].content
         prompts.add(merge_prompt)
         answers.add((result.answer, tuple(a.agent for a in result.analyses)))
@@ -40,11 +39,11 @@ def test_result_does_not_depend_on_arrival_order(pool_config, item: Item) -> Non
 
 def test_item_result_times_phases_and_sums_usage(pool_config, item: Item) -> None:
     pool, _ = shuffled_pool(pool_config, 0)
-    with Session("orch", pool_config=pool_config).runner(pool) as runner:
-        result = asyncio.run(runner.answer(item))
+    with Session("orch", pool_config).start(pool) as runner:
+        result = runner.invoke(item)
     assert result.usage.calls == 4  # three analyses + one merge
     assert result.analysis_ms > 0 and result.decision_ms > 0
-    assert result.latency_ms >= result.analysis_ms
+    assert result.wall_ms >= result.analysis_ms and result.model_ms == result.usage.latency_ms > 0
     assert result.correct is True and result.decision.agent == "strong"
 
 
@@ -52,8 +51,8 @@ def test_answer_all_keeps_item_order_and_reports_each(pool_config) -> None:
     items = [Item(id=f"t/{i}", question=f"q{i}?", options=("a", "b", "c"), answer="B") for i in range(5)]
     pool, _ = shuffled_pool(pool_config, 1)
     seen: list[str] = []
-    with Session("vote", pool_config=pool_config).runner(pool) as runner:
-        results = asyncio.run(runner.answer_all(items, concurrency=3, on_result=lambda r: seen.append(r.item.id)))
+    with Session("vote", pool_config).start(pool) as runner:
+        results = runner.batch(items, concurrency=3, on_result=lambda r: seen.append(r.item.id))
     assert [r.item.id for r in results] == [i.id for i in items]
     assert sorted(seen) == sorted(i.id for i in items)
     summary = summarize(results)
@@ -65,16 +64,16 @@ def test_a_run_is_logged_to_a_real_mlflow_store(pool_config, item: Item) -> None
     from orch.tracking import Tracker
 
     pool, _ = shuffled_pool(pool_config, 2)
-    session = Session("orch-paper", pool_config=pool_config)
+    session = Session("orch-paper", pool_config)
     tracker = Tracker()
     assert tracker.settings.strict  # conftest: logging failures raise in tests
     with (
         tracker.start_run("test-runs", "paper", tags={"orch.command": "test"}) as run_id,
-        session.runner(pool) as runner,
+        session.start(pool, item_context=tracker.item_trace) as runner,
     ):
-        tracker.log_params(run_params(session, runner))
-        log_graph(tracker, session, runner)
-        result = asyncio.run(runner.answer(item, item_context=tracker.item_trace))
+        tracker.log_params(run_params(session))
+        log_graph(tracker, session)
+        result = runner.invoke(item)
         log_results(tracker, [result])
     client = MlflowClient()
     run = client.get_run(run_id)

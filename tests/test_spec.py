@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from orch.app.runner import GraphRunner
 from orch.errors import SpecError
-from orch.graphs import GraphSpec, build_state_graph, builtin_graphs, compile_spec, load_graph_spec, mermaid, to_dot
-from orch.graphs.compile import required_agents
-from orch.runner import GraphRunner
+from orch.graphs import Graph, GraphSpec, builtin_graphs, load_graph, mermaid, to_dot
+from orch.nodes.context import RunContext
 from tests.conftest import analyst
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -30,21 +29,25 @@ def spec_file(write, body: str, name: str = "spec.yaml") -> Path:
     return write(name, textwrap.dedent(body))
 
 
-def compile_file(path: Path, pool=None):
-    spec, source = load_graph_spec(path)
-    return compile_spec(spec, source=source, pool=pool)
+def compile_file(path: Path, pool=None) -> Graph:
+    return load_graph(path, pool=pool)
+
+
+def runner_for(graph: Graph, pool) -> GraphRunner:
+    cast = graph.cast(pool.config)
+    return GraphRunner(graph.name, graph.compile(cast), RunContext(pool=pool, panel=cast.panel, roles=cast.roles))
 
 
 @pytest.mark.parametrize("name", sorted(builtin_graphs()))
 def test_builtin_graph_compiles_and_matches_mermaid_snapshot(name: str, pool_config) -> None:
-    spec, path = load_graph_spec(name)
-    compiled = compile_spec(spec, source=path, pool=pool_config)
-    text = mermaid(build_state_graph(compiled).compile(name=spec.name))
+    graph = load_graph(name, pool=pool_config)
+    compiled = graph.compile(graph.cast(pool_config))
+    text = mermaid(compiled)
     snapshot = SNAPSHOTS / f"{name}.mmd"
     if os.environ.get("ORCH_UPDATE_SNAPSHOTS") == "1" or not snapshot.exists():
         snapshot.write_text(text)
     assert text == snapshot.read_text()
-    assert f'digraph "{name}"' in to_dot(spec)
+    assert f'digraph "{name}"' in to_dot(compiled)
 
 
 BAD_SPECS = [
@@ -153,10 +156,10 @@ def test_agent_references_are_checked_against_the_pool(write, pool_config, body:
 
 
 def test_yaml_only_user_graph_runs_two_analysts_then_vote(write, pool_config, scripted_pool, item) -> None:
-    compiled = compile_file(write("two.yaml", GOOD), pool_config)
-    assert required_agents(compiled, pool_config) == ("strong", "weak")
+    graph = compile_file(write("two.yaml", GOOD), pool_config)
+    assert graph.required_agents(pool_config) == ("strong", "weak")
     pool, _ = scripted_pool(strong=analyst("C"), weak=analyst("A"))
-    result = asyncio.run(GraphRunner(compiled, pool).answer(item))
+    result = runner_for(graph, pool).invoke(item)
     assert [a.agent for a in result.analyses] == ["strong", "weak"]
     assert (result.answer, result.decision.method, result.decision.note) == (
         "C",
@@ -167,10 +170,11 @@ def test_yaml_only_user_graph_runs_two_analysts_then_vote(write, pool_config, sc
 
 def test_user_node_type_by_dotted_path(write, pool_config, scripted_pool, item) -> None:
     body = GOOD.replace("vote: vote", "vote: {type: 'tests.user_nodes:FirstAnswer', config: {prefer: weak}}")
-    compiled = compile_file(write("user.yaml", body), pool_config)
+    graph = compile_file(write("user.yaml", body), pool_config)
     pool, _ = scripted_pool(strong=analyst("C"), weak=analyst("A"))
-    result = asyncio.run(GraphRunner(compiled, pool).answer(item))
+    result = runner_for(graph, pool).invoke(item)
     assert result.answer == "A" and result.decision.note == "first answer of weak"
+    assert result.decision.method == "first-answer"  # a user's node names its own decision rule
 
 
 def test_spec_hash_ignores_layout_and_comments() -> None:
@@ -182,15 +186,16 @@ def test_spec_hash_ignores_layout_and_comments() -> None:
 
 def test_unknown_graph_name_lists_builtins() -> None:
     with pytest.raises(SpecError, match=r"orhc: no such graph. Did you mean 'orch'\? Built-in graphs: \["):
-        load_graph_spec("orhc")
+        load_graph("orhc")
 
 
 def test_shipped_json_schema_is_current() -> None:
     import json
 
     from orch.graphs.library import BUILTIN_DIR
+    from orch.graphs.schema import graph_json_schema
 
-    assert json.loads((BUILTIN_DIR / "graph.schema.json").read_text()) == GraphSpec.model_json_schema(), (
+    assert json.loads((BUILTIN_DIR / "graph.schema.json").read_text()) == graph_json_schema(), (
         "run `orch graph schema` to regenerate graphs/graph.schema.json"
     )
 
@@ -198,8 +203,14 @@ def test_shipped_json_schema_is_current() -> None:
 def test_png_is_drawn_without_graphviz_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import orch.graphs.draw as draw
 
-    spec, _ = load_graph_spec("orch-paper")
-    assert [row[0] for row in draw.layers(spec)] == ["START", "decompose", "analyze", "merge", "END"]
+    compiled = load_graph("orch-paper").compile()
+    assert [row[0] for row in draw.layers(compiled.get_graph())] == [
+        "__start__",
+        "decompose",
+        "analyze",
+        "merge",
+        "__end__",
+    ]
     monkeypatch.setattr(draw.shutil, "which", lambda _: None)
-    out = draw.render_png(spec, tmp_path / "g.png")
+    out = draw.render_png(compiled, tmp_path / "g.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,72 +1,150 @@
-"""One command's wiring: pool config + graph spec → checked graph → started agents → runner."""
+"""One wiring path for every command: pool config + graph → checked → agents started → router →
+run context → runner. `orch ask`, `orch run`, `orch eval` and your own code all go through here.
+
+    with Session("orch") as session:              # the embedded local pool, or Session(g, pool="my.yaml")
+        result = session.invoke(item)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
+from orch.app.runner import GraphRunner, ItemContext
+from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
 from orch.config import PoolConfig, load_pool_config, pool_fingerprint
-from orch.graphs import compile_spec, load_graph_spec, required_agents
+from orch.errors import OrchError
+from orch.graphs import Graph, load_graph
+from orch.items import Item
+from orch.nodes.context import RunContext
+from orch.records import ItemResult, Observation
 from orch.routers.setup import RouterSetup, RouterUpdate, open_router
-from orch.runner import GraphRunner
 
-__all__ = ["Session"]
+__all__ = ["RouterOptions", "Session"]
+
+
+@dataclass(frozen=True)
+class RouterOptions:
+    """How a routed graph's router is opened (graphs without a `route` node ignore this)."""
+
+    router_id: str = "default"
+    """The persisted router to continue and update."""
+    scope: str = ""
+    """Makes feedback ids unique (`<scope>/<item id>`), e.g. the MLflow run id; default: the router id."""
+    fresh: bool = False
+    """Start from cold state even if the router has versions (evaluations do)."""
+    order: Sequence[str] = ()
+    """The item order that defines "before" (an evaluation's sample order)."""
+    replayed: Sequence[tuple[str, list[Observation]]] = ()
+    """Feedback of items already finished (resuming), folded before any item is routed."""
+    on_update: RouterUpdate | None = None
+    store_url: str | None = None
 
 
 class Session:
     """Load and check everything before any model starts, so a bad spec or config fails fast.
 
     Args:
-        graph: a built-in graph name or a spec file path.
-        config: a pool config file; None reads `ORCH_CONFIG`, then the embedded default pool.
-        pool_config: an already-loaded pool config (takes precedence over `config`).
+        graph: a built-in graph name, a spec file path, or a `Graph` built in Python.
+        pool: a pool config file or a `PoolConfig`; None reads `ORCH_CONFIG`, then the embedded pool.
     """
 
-    def __init__(
-        self, graph: str | Path = "orch", config: Path | None = None, *, pool_config: PoolConfig | None = None
-    ) -> None:
-        pool_path: Path | None = None
-        if pool_config is None:
-            pool_config, pool_path = load_pool_config(config)
-        self.pool_source = str(pool_path) if pool_path else "<given>"
-        self.pool_hash = pool_fingerprint(pool_config, pool_path)
-        self.pool_config = pool_config
-        self.spec, self.spec_path = load_graph_spec(graph)
-        self.compiled = compile_spec(self.spec, source=self.spec_path, pool=pool_config)
+    def __init__(self, graph: str | Path | Graph = "orch", pool: PoolConfig | Path | str | None = None) -> None:
+        if isinstance(pool, PoolConfig):
+            self.pool_config, self.pool_source = pool, "<given>"
+            self.pool_hash = pool_fingerprint(pool)
+        else:
+            self.pool_config, path = load_pool_config(Path(pool) if pool is not None else None)
+            self.pool_source, self.pool_hash = str(path), pool_fingerprint(self.pool_config, path)
+        self.graph = load_graph(graph, pool=self.pool_config)
+        self.cast = self.graph.cast(self.pool_config)
+        self.compiled = self.graph.compile(self.cast)
+        """The LangGraph graph, with node metadata naming the agents."""
         self.router: RouterSetup | None = None
-        """Set while `runner()` is open, for a graph with a route node."""
+        """Set while the session is started, for a graph with a route node."""
+        self._stack: ExitStack | None = None
+        self._runner: GraphRunner | None = None
 
     @property
     def agents(self) -> tuple[str, ...]:
         """The agents this graph may call: only their local servers start."""
-        return required_agents(self.compiled, self.pool_config)
+        return self.graph.required_agents(self.pool_config)
 
     @contextmanager
-    def runner(
+    def start(
         self,
-        pool: AgentPool | None = None,
+        agents: AgentPool | None = None,
         *,
-        router_id: str = "default",
-        scope: str = "",
-        on_router_update: RouterUpdate | None = None,
+        router: RouterOptions | None = None,
+        cache: CallCache | None = None,
+        item_context: ItemContext | None = None,
     ) -> Iterator[GraphRunner]:
-        """Start the needed agents (unless `pool` is given) and stop them on exit, even on Ctrl-C.
-
-        A routed graph continues the persisted router `router_id` from its current version and
-        stores each update as a new version (`scope` makes feedback ids unique, e.g. the MLflow run id).
-        """
+        """Start the needed agents (unless `agents` is given) and the router; stop them on exit, even on Ctrl-C."""
+        options = router or RouterOptions()
         with ExitStack() as stack:
-            if pool is None:
-                pool = stack.enter_context(AgentPool.start(self.pool_config, self.agents, source=self.pool_source))
+            if agents is None:
+                agents = stack.enter_context(
+                    AgentPool.start(self.pool_config, self.agents, source=self.pool_source, cache=cache)
+                )
             self.router = stack.enter_context(
                 open_router(
-                    self.compiled,
+                    self.graph.route,
                     self.pool_config,
-                    router_id=router_id,
-                    scope=scope or router_id,
-                    on_update=on_router_update,
+                    router_id=options.router_id,
+                    scope=options.scope or options.router_id,
+                    store_url=options.store_url,
+                    fresh=options.fresh,
+                    order=options.order,
+                    replayed=options.replayed,
+                    on_update=options.on_update,
                 )
             )
-            yield GraphRunner(self.compiled, pool, router=self.router.service if self.router else None)
+            context = RunContext(
+                pool=agents,
+                panel=self.cast.panel,
+                roles=self.cast.roles,
+                router=self.router.service if self.router else None,
+            )
+            try:
+                yield GraphRunner(self.graph.name, self.compiled, context, item_context=item_context)
+            finally:
+                self.router = None
+
+    # -- the LangGraph-style calls, inside `with session:` ----------------------------------
+    def __enter__(self) -> Session:
+        self._stack = ExitStack()
+        self._runner = self._stack.enter_context(self.start())
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack, self._runner = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    @property
+    def runner(self) -> GraphRunner:
+        if self._runner is None:
+            raise OrchError("the session is not started: use `with Session(...) as session:`")
+        return self._runner
+
+    def context(self) -> RunContext:
+        """The run context to invoke `session.compiled` yourself (`compiled.invoke(state, context=...)`)."""
+        return self.runner.context
+
+    def invoke(self, item: Item) -> ItemResult:
+        return self.runner.invoke(item)
+
+    async def ainvoke(self, item: Item) -> ItemResult:
+        return await self.runner.ainvoke(item)
+
+    def batch(self, items: Sequence[Item], *, concurrency: int = 1) -> list[ItemResult]:
+        return self.runner.batch(items, concurrency=concurrency)
+
+    async def abatch(self, items: Sequence[Item], *, concurrency: int = 1) -> list[ItemResult]:
+        return await self.runner.abatch(items, concurrency=concurrency)

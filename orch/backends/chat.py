@@ -18,32 +18,14 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel
 
 from orch.backends.budget import RequestBudget
 from orch.backends.cache import CallCache, ReplayMiss, call_key
 from orch.config import AgentConfig
 from orch.errors import BackendError
+from orch.records import Completion
 
-__all__ = ["AgentClient", "Completion", "build_chat_model"]
-
-
-class Completion(BaseModel):
-    """What one call returned, with its measured cost."""
-
-    text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_ms: float = 0.0
-    """Time inside the call, after a budget slot was granted."""
-    queued_ms: float = 0.0
-    """Time spent waiting for a budget slot."""
-    cost: float = 0.0
-    finish_reason: str | None = None
-    started_at: float = 0.0
-    ended_at: float = 0.0
-    cached: bool = False
-    """Served from the call cache: no model ran; tokens, cost and latency are the original call's."""
+__all__ = ["AgentClient", "build_chat_model"]
 
 
 def build_chat_model(

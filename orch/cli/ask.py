@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from orch.cli.options import ConfigOpt, GraphOpt, JsonOpt, RouterOpt
 from orch.cli.render import analyses_table, analysis_notes, console, decision_lines
-from orch.errors import DatasetError
-from orch.items import Item
+
+if TYPE_CHECKING:
+    from orch.items import Item
 
 __all__ = ["ask"]
 
 
 def _item_from_file(path: Path) -> Item:
+    from pydantic import ValidationError
+
+    from orch.errors import DatasetError
+    from orch.items import Item
+
+    if path.is_dir():
+        raise DatasetError(path, None, "is a folder; give a JSON file {question, options, answer?}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DatasetError(path, None, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(path, f"byte {exc.start}", "not UTF-8 text") from exc
     except ValueError as exc:
         raise DatasetError(path, f"line {getattr(exc, 'lineno', '?')}", f"invalid JSON: {exc}") from exc
     if isinstance(data, dict):
@@ -34,6 +40,21 @@ def _item_from_file(path: Path) -> Item:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise DatasetError(path, ".".join(map(str, first["loc"])) or None, first["msg"]) from exc
+
+
+def _the_item(question: str | None, option: list[str] | None, item: Path | None, answer: str | None) -> Item:
+    from pydantic import ValidationError
+
+    from orch.api import make_item
+
+    if item is not None:
+        return _item_from_file(item)
+    if not question:
+        raise typer.BadParameter("give a QUESTION with -o options, or --item FILE.json")
+    try:
+        return make_item(question, option, answer)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
 
 
 def ask(
@@ -52,40 +73,19 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer one question with a graph and show the analyses, the merge decision and the answer."""
-    from orch.recording import log_graph, log_results, run_params
-    from orch.routers.report import router_metrics
-    from orch.session import Session
-    from orch.tracking import Tracker
+    import orch
 
-    if item is not None:
-        the_item = _item_from_file(item)
-    elif question:
-        digest = hashlib.sha256(json.dumps([question, option or []]).encode()).hexdigest()[:12]
-        try:
-            the_item = Item(
-                id=f"ask/{digest}", question=question, options=tuple(option) if option else None, answer=answer
-            )
-        except ValidationError as exc:
-            raise typer.BadParameter(exc.errors()[0]["msg"]) from exc
-    else:
-        raise typer.BadParameter("give a QUESTION with -o options, or --item FILE.json")
-    session = Session(graph, config)
-    tracker = Tracker()
-    with (
-        tracker.start_run(
-            tracker.experiment_name("ask"), f"ask {session.spec.name}", tags={"orch.command": "ask"}
-        ) as run_id,
-        ExitStack() as stack,
-    ):
-        with console.status(f"Starting {len(session.agents)} agent(s): {', '.join(session.agents)}"):
-            runner = stack.enter_context(
-                session.runner(router_id=router, scope=run_id, on_router_update=router_metrics(tracker))
-            )
-        tracker.log_params(run_params(session, runner, item_id=the_item.id))
-        log_graph(tracker, session, runner)
-        with console.status("Thinking…"):
-            result = asyncio.run(runner.answer(the_item, item_context=tracker.item_trace))
-        log_results(tracker, [result])
+    the_item = _the_item(question, option, item, answer)
+    status = console.status("Checking the graph…")
+    with status:
+        outcome = orch.ask(
+            the_item,
+            graph=graph,
+            pool=config,
+            router=router,
+            on_start=lambda s: status.update(f"Starting {len(s.agents)} agent(s) and thinking: {', '.join(s.agents)}"),
+        )
+    result = outcome.result
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -94,4 +94,4 @@ def ask(
         console.print(line)
     for line in decision_lines(result):
         console.print(line)
-    console.print(f"[dim]MLflow run {run_id} in {tracker.tracking_uri} — open it with `orch ui`[/]")
+    console.print(f"[dim]MLflow run {outcome.run_id} in {outcome.tracking_uri} — open it with `orch ui`[/]")

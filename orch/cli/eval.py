@@ -8,25 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from orch.cli.options import ConcurrencyOpt, ConfigOpt
-from orch.cli.render import console
+from orch.cli.render import console, progress_bar
 
 if TYPE_CHECKING:
     from orch.eval.datasets import ColumnMapping
+    from orch.eval.evaluate import EvalHooks, EvalOutcome
     from orch.eval.report import EvalReport
     from orch.eval.systems import System
-    from orch.runner import ItemResult
+    from orch.records import ItemResult
 
 __all__ = ["eval_app"]
 
@@ -101,52 +94,55 @@ def _mapping(entries: list[str]) -> ColumnMapping:
         raise ConfigError("--map", ".".join(map(str, first["loc"])), first["msg"]) from exc
 
 
+BenchmarkOpt = Annotated[
+    str | None,
+    typer.Option("--benchmark", "-b", help="mmlu, mmlu-pro, mmlu-pro-validation, gsm8k, or a JSONL/CSV/Parquet path."),
+]
+SampleOpt = Annotated[str, typer.Option("--sample", "-s", help="paper, paper:N, stratified:N, first:N or all.")]
+SystemsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--systems",
+        help="Comma-separated: single:ID|*, cot:ID|*, vote, sc[:ID[:K]], or any graph name/path. "
+        "Default: single:*,cot:*,vote,orch,sc.",
+    ),
+]
+BaselineOpt = Annotated[
+    list[str] | None,
+    typer.Option("--baseline", help="Compare this graph as a baseline too, e.g. --baseline orch for orch-ema."),
+]
+ReplayOpt = Annotated[bool, typer.Option("--replay", help="Refuse any uncached model call (offline re-run).")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="New MLflow runs even if this evaluation exists.")]
+ExcludeOpt = Annotated[
+    str | None, typer.Option("--exclude-sample", help="Leave out this preset's items (same seed): a development split.")
+]
+TraceRateOpt = Annotated[
+    float | None, typer.Option("--trace-rate", min=0, max=1, help="Fraction of items traced (default: mlflow.yaml).")
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="For your own file: FIELD=COLUMN, fields id, question, options (one list column, or several "
+        "comma-separated), answer, category.",
+    ),
+]
+
+
 @eval_app.callback()
 def evaluate_command(
     ctx: typer.Context,
-    benchmark: Annotated[
-        str | None,
-        typer.Option(
-            "--benchmark", "-b", help="mmlu, mmlu-pro, mmlu-pro-validation, gsm8k, or a JSONL/CSV/Parquet path."
-        ),
-    ] = None,
-    sample: Annotated[
-        str, typer.Option("--sample", "-s", help="paper, paper:N, stratified:N, first:N or all.")
-    ] = "paper",
-    systems: Annotated[
-        str | None,
-        typer.Option(
-            "--systems",
-            help="Comma-separated: single:ID|*, cot:ID|*, vote, "
-            "sc[:ID[:K]], or any graph name/path. Default: single:*,cot:*,vote,"
-            "orch,sc.",
-        ),
-    ] = None,
-    baseline: Annotated[
-        list[str] | None,
-        typer.Option("--baseline", help="Compare this graph as a baseline too, e.g. --baseline orch for orch-ema."),
-    ] = None,
+    benchmark: BenchmarkOpt = None,
+    sample: SampleOpt = "paper",
+    systems: SystemsOpt = None,
+    baseline: BaselineOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Sample seed.")] = 0,
     concurrency: ConcurrencyOpt = 1,
-    replay: Annotated[bool, typer.Option("--replay", help="Refuse any uncached model call (offline re-run).")] = False,
-    fresh: Annotated[bool, typer.Option("--fresh", help="New MLflow runs even if this evaluation exists.")] = False,
-    exclude_sample: Annotated[
-        str | None,
-        typer.Option("--exclude-sample", help="Leave out this preset's items (same seed): a development split."),
-    ] = None,
-    trace_rate: Annotated[
-        float | None,
-        typer.Option("--trace-rate", min=0, max=1, help="Fraction of items traced (default: mlflow.yaml)."),
-    ] = None,
-    column: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--map",
-            help="For your own file: FIELD=COLUMN, fields "
-            "id, question, options (one list column, or several "
-            "comma-separated), answer, category.",
-        ),
-    ] = None,
+    replay: ReplayOpt = False,
+    fresh: FreshOpt = False,
+    exclude_sample: ExcludeOpt = None,
+    trace_rate: TraceRateOpt = None,
+    column: MapOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run or resume an evaluation; one MLflow parent run, one nested run per system."""
@@ -154,11 +150,10 @@ def evaluate_command(
         return
     if benchmark is None:
         raise typer.BadParameter("give --benchmark (or a subcommand: report, list)", param_hint="--benchmark")
-    from orch.eval.evaluate import EvalHooks, EvalRequest, evaluate
+    import orch
 
     _interrupt_on_sigterm()
-    mapping = _mapping(column) if column else None
-    request = EvalRequest(
+    request = orch.EvalRequest(
         benchmark=benchmark,
         sample=sample,
         systems=systems,
@@ -169,39 +164,38 @@ def evaluate_command(
         fresh=fresh,
         exclude_sample=exclude_sample,
         trace_rate=trace_rate,
-        mapping=mapping,
+        mapping=_mapping(column) if column else None,
     )
-    columns = (
-        TextColumn("[bold]{task.description:<22}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("acc {task.fields[acc]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
+    started = time.perf_counter()
+    with progress_bar("acc") as progress:
+        outcome = orch.evaluate(request, pool=config, hooks=_progress_hooks(progress))
+    _print_outcome(outcome, time.perf_counter() - started)
+
+
+def _progress_hooks(progress: Progress) -> EvalHooks:
+    from orch.eval.evaluate import EvalHooks
+
     tasks: dict[str, TaskID] = {}
     right: dict[str, list[int]] = {}
-    started = time.perf_counter()
-    with Progress(*columns, console=console) as progress:
 
-        def system_started(system: System, total: int, done: int) -> None:
-            tasks[system.name] = progress.add_task(system.name, total=total, completed=done, acc="–")
-            right[system.name] = [0, 0]
+    def system_started(system: System, total: int, done: int) -> None:
+        tasks[system.name] = progress.add_task(system.name, total=total, completed=done, acc="–")
+        right[system.name] = [0, 0]
 
-        def item_done(system: System, result: ItemResult) -> None:
-            tally = right[system.name]
-            tally[0] += bool(result.correct)
-            tally[1] += 1
-            progress.update(tasks[system.name], advance=1, acc=f"{tally[0]}/{tally[1]} new")
+    def item_done(system: System, result: ItemResult) -> None:
+        tally = right[system.name]
+        tally[0] += bool(result.correct)
+        tally[1] += 1
+        progress.update(tasks[system.name], advance=1, acc=f"{tally[0]}/{tally[1]} new")
 
-        def system_finished(system: System, results: list[ItemResult], calls: int) -> None:
-            k = sum(bool(r.correct) for r in results)
-            progress.update(
-                tasks[system.name], acc=f"{k}/{len(results)} = {k / max(len(results), 1):.0%} · {calls} calls"
-            )
+    def system_finished(system: System, results: list[ItemResult], calls: int) -> None:
+        k = sum(bool(r.correct) for r in results)
+        progress.update(tasks[system.name], acc=f"{k}/{len(results)} = {k / max(len(results), 1):.0%} · {calls} calls")
 
-        outcome = evaluate(request, config=config, hooks=EvalHooks(system_started, item_done, system_finished))
+    return EvalHooks(system_started, item_done, system_finished)
+
+
+def _print_outcome(outcome: EvalOutcome, seconds: float) -> None:
     console.print(report_table(outcome.report))
     for note in outcome.report.notes:
         console.print(f"[dim]note: {note}[/]")
@@ -212,7 +206,7 @@ def evaluate_command(
             + ", ".join(f"{c.comparison.target} vs {c.comparison.baseline} ({c.token_ratio:.1f}×)" for c in flagged)
         )
     console.print(
-        f"{outcome.calls_made} model calls, {outcome.cache_hits} cache hits, {time.perf_counter() - started:.1f} s. "
+        f"{outcome.calls_made} model calls, {outcome.cache_hits} cache hits, {seconds:.1f} s. "
         f"MLflow run {outcome.record.parent_run_id} (experiment {outcome.record.experiment}): report.md, plots/. "
         "Open with: orch ui"
     )
@@ -239,13 +233,9 @@ def list_command(limit: Annotated[int, typer.Option("--limit", "-n")] = 20) -> N
     from orch.eval.logged import list_evaluations
 
     table = Table(title="Evaluations", title_justify="left")
-    for column in ("run id", "experiment", "started", "status", "sample", "seed", "items", "systems", "calls"):
-        table.add_column(column, overflow="fold")
+    keys = ("run_id", "experiment", "started", "status", "sample", "seed", "items", "systems", "best", "calls")
+    for key in keys:
+        table.add_column(key.replace("_", " "), overflow="fold")
     for row in list_evaluations(limit):
-        table.add_row(
-            *(
-                str(row[k])
-                for k in ("run_id", "experiment", "started", "status", "sample", "seed", "items", "systems", "calls")
-            )
-        )
+        table.add_row(*(str(row[k]) for k in keys))
     console.print(table)

@@ -35,33 +35,40 @@ def list_graphs() -> None:
     console.print(table)
 
 
+def _compiled(name: str):
+    """The graph checked against the pool (ORCH_CONFIG or the embedded one), compiled with its agents."""
+    from orch.config import load_pool_config
+    from orch.graphs import load_graph
+
+    pool, _ = load_pool_config()
+    graph = load_graph(name, pool=pool)
+    return graph.compile(graph.cast(pool))
+
+
 @graph_app.command("show")
 def show_graph(name: NameArg) -> None:
-    """Validate a graph and print it as Mermaid text."""
-    from orch.graphs import build_state_graph, compile_spec, load_graph_spec, mermaid
+    """Validate a graph and print it as Mermaid text (with the agents of the configured pool)."""
+    from orch.graphs import mermaid
 
-    spec, path = load_graph_spec(name)
-    print(mermaid(build_state_graph(compile_spec(spec, source=path)).compile(name=spec.name)), end="")
+    print(mermaid(_compiled(name)), end="")
 
 
 @graph_app.command("draw")
 def draw_graph(
     name: NameArg, out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("graph.png")
 ) -> None:
-    """Validate a graph and draw it as PNG with Graphviz (no network)."""
-    from orch.graphs import compile_spec, load_graph_spec, render_png
+    """Validate a graph and draw it as PNG with Graphviz (no network), showing its agents."""
+    from orch.graphs import render_png
 
-    spec, path = load_graph_spec(name)
-    compile_spec(spec, source=path)
-    console.print(f"wrote {render_png(spec, out)}")
+    console.print(f"wrote {render_png(_compiled(name), out)}")
 
 
 @graph_app.command("schema")
 def write_schema(out: Annotated[Path | None, typer.Option("--out", "-o")] = None) -> None:
-    """Write the JSON schema of graph specs (editors validate YAML specs with it)."""
-    from orch.graphs import GraphSpec
+    """Write the JSON schema of graph specs (editors validate YAML specs, and each node's config, with it)."""
     from orch.graphs.library import BUILTIN_DIR
+    from orch.graphs.schema import graph_json_schema
 
     out = out or BUILTIN_DIR / "graph.schema.json"
-    out.write_text(json.dumps(GraphSpec.model_json_schema(), indent=2) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(graph_json_schema(), indent=2) + "\n", encoding="utf-8")
     console.print(f"wrote {out}")

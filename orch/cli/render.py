@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from orch.runner import ItemResult
+    from orch.records import ItemResult
     from orch.summary import RunSummary
 
-__all__ = ["analyses_table", "analysis_notes", "console", "decision_lines", "items_table", "summary_lines", "wilson"]
+__all__ = [
+    "analyses_table",
+    "analysis_notes",
+    "console",
+    "decision_lines",
+    "items_table",
+    "progress_bar",
+    "summary_lines",
+]
 
-console = Console()
+
+def _console() -> Console:
+    """A terminal's own width; piped into a file or another program, wide enough that no column is cut."""
+    probe = Console()
+    if probe.is_terminal or "COLUMNS" in os.environ:
+        return probe
+    return Console(width=240)
+
+
+console = _console()
+
+
+def progress_bar(label: str) -> Progress:
+    """A bar with done/total, a running figure (`acc` field), elapsed time and ETA."""
+    return Progress(
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(label + " {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 def _mark(correct: bool | None) -> str:
@@ -69,13 +102,13 @@ def decision_lines(result: ItemResult) -> list[str]:
         "vote": f"majority vote {d.tally}" + (f" ({d.note})" if d.note else ""),
         "direct": f"answered directly by {d.agent} (read by: {d.path})",
         "none": "no valid answer",
-    }[d.method]
+    }.get(d.method, f"{d.method} by {d.node}" + (f" ({d.note})" if d.note else ""))
     if result.routing:
         r = result.routing
-        utilities = ", ".join(f"{a} {u:+.2f}" for a, u in r.get("utilities", {}).items())
+        utilities = ", ".join(f"{a} {u:+.2f}" for a, u in r.utilities.items())
         lines.append(
-            f"Routing: panel {', '.join(r['panel'])}; merger {r['merger']} (router {r.get('router_id', '')} "
-            f"v{r['state_version']}; utilities {utilities})"
+            f"Routing: panel {', '.join(r.panel)}; merger {r.merger} (router {r.router_id} "
+            f"v{r.state_version}; utilities {utilities})"
         )
     lines.append(f"Decision: {how}")
     if result.answer is not None and result.item.options is not None:
@@ -86,7 +119,7 @@ def decision_lines(result: ItemResult) -> list[str]:
     if result.item.answer is not None:
         lines.append(f"Gold: {result.item.answer} {_mark(result.correct)}")
     lines.append(
-        f"Time: {result.latency_ms / 1000:.1f} s (analyses {result.analysis_ms / 1000:.1f} s, "
+        f"Time: {result.wall_ms / 1000:.1f} s (analyses {result.analysis_ms / 1000:.1f} s, "
         f"decision {result.decision_ms / 1000:.1f} s); tokens in/out {result.usage.input_tokens}/"
         f"{result.usage.output_tokens}; {result.usage.calls} calls"
     )
@@ -103,7 +136,7 @@ def items_table(results: Sequence[ItemResult]) -> Table:
         "",
         "how",
         *(f"{a}{'#' + str(s) if s else ''}" for a, s in agents),
-        "seconds",
+        "model s",
     ):
         table.add_column(column)
     for r in results:
@@ -116,30 +149,23 @@ def items_table(results: Sequence[ItemResult]) -> Table:
             _mark(r.correct),
             r.decision.method,
             *cells,
-            f"{r.latency_ms / 1000:.1f}",
+            f"{r.model_ms / 1000:.1f}",
         )
     return table
-
-
-def wilson(correct: int, n: int) -> tuple[float, float]:
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
-    return float(low), float(high)
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
     lines = []
     if summary.accuracy is not None:
-        low, high = wilson(summary.correct, summary.graded)
         lines.append(
             f"Accuracy: {summary.correct}/{summary.graded} = {summary.accuracy:.1%} "
-            f"(95% Wilson CI {low:.1%}–{high:.1%}); invalid answers: {summary.invalid}"
+            f"(95% Wilson CI {summary.accuracy_ci_low:.1%}–{summary.accuracy_ci_high:.1%}); "
+            f"invalid answers: {summary.invalid}"
         )
     lines.append(
-        f"Latency per item: mean {summary.latency_ms_mean / 1000:.1f} s (analyses "
-        f"{summary.analysis_ms_mean / 1000:.1f} s + decision {summary.decision_ms_mean / 1000:.1f} s), "
-        f"p95 {summary.latency_ms_p95 / 1000:.1f} s; tokens in/out per item "
+        f"Model time per item: mean {summary.latency_ms_mean / 1000:.1f} s, p95 {summary.latency_ms_p95 / 1000:.1f} s "
+        f"(wall {summary.wall_ms_mean / 1000:.1f} s: analyses {summary.analysis_ms_mean / 1000:.1f} s + decision "
+        f"{summary.decision_ms_mean / 1000:.1f} s); tokens in/out per item "
         f"{summary.input_tokens_per_item:.0f}/{summary.output_tokens_per_item:.0f}"
     )
     for a in summary.agents:

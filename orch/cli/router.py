@@ -161,7 +161,8 @@ def replay_router(
 ) -> None:
     """Simulate router settings on a logged evaluation, with no model calls."""
     from orch.errors import OrchError
-    from orch.routers.replay import DEFAULT_SETTINGS, replay_evaluation
+    from orch.eval.replay import replay_evaluation
+    from orch.routers.replay import DEFAULT_SETTINGS
 
     settings = dict(DEFAULT_SETTINGS)
     if setting:
@@ -202,9 +203,9 @@ def feedback(
     answer: Annotated[str, typer.Argument(help="The right answer (a letter, or a number).")],
 ) -> None:
     """Give the right answer for an earlier prediction; its router learns from it once."""
-    from orch.routers.feedback import apply_feedback
+    from orch import give_feedback
 
-    result = apply_feedback(run_id, item_id, answer)
+    result = give_feedback(run_id, item_id, answer)
     if not result.applied:
         console.print(f"already applied: router {result.router_id} is at version {result.version}, unchanged")
         return

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import ExitStack
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt, RouterOpt
-from orch.cli.render import console, items_table, summary_lines
-from orch.errors import DatasetError, did_you_mean
-from orch.eval.datasets import load_benchmark
-from orch.items import Item
+from orch.cli.render import console, items_table, progress_bar, summary_lines
+
+if TYPE_CHECKING:
+    from orch.items import Item
+    from orch.records import ItemResult
 
 __all__ = ["run"]
 
 
 def select_mmlu(limit: int, subject: str | None) -> tuple[Item, ...]:
+    from orch.errors import DatasetError, did_you_mean
+    from orch.eval.datasets import load_benchmark
+
     items = load_benchmark("mmlu").items
     if subject is not None:
         subjects = sorted({i.category or "" for i in items})
@@ -37,62 +38,30 @@ def run(
     concurrency: ConcurrencyOpt = 1,
 ) -> None:
     """Run a graph over the first N MMLU test items (official order: subjects A–Z) and log it to MLflow."""
-    from orch.recording import log_graph, log_results, run_params
-    from orch.routers.report import router_metrics
-    from orch.runner import ItemResult
-    from orch.session import Session
-    from orch.tracking import Tracker
+    import orch
 
     items = select_mmlu(limit, subject)
-    session = Session(graph, config)
-    tracker = Tracker()
-    results: list[ItemResult] = []
-    with (
-        tracker.start_run(
-            tracker.experiment_name("run", "mmlu"),
-            f"{session.spec.name} mmlu n={len(items)}",
-            tags={"orch.command": "run", "orch.benchmark": "mmlu"},
-        ) as run_id,
-        ExitStack() as stack,
-    ):
-        with console.status(f"Starting {len(session.agents)} agent(s): {', '.join(session.agents)}"):
-            runner = stack.enter_context(
-                session.runner(router_id=router, scope=run_id, on_router_update=router_metrics(tracker))
-            )
-        tracker.log_params(
-            run_params(
-                session,
-                runner,
-                benchmark="mmlu",
-                n_items=len(items),
-                subject=subject or "",
-                item_ids_head=",".join(i.id for i in items[:20]),
-            )
-        )
-        log_graph(tracker, session, runner)
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("accuracy {task.fields[accuracy]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task(session.spec.name, total=len(items), accuracy="–")
+    right: list[int] = [0, 0]
+    with progress_bar("accuracy") as progress:
+        task = progress.add_task("checking", total=len(items), acc="–")
 
-            def on_result(result: ItemResult) -> None:
-                results.append(result)
-                right = sum(bool(r.correct) for r in results)
-                tracker.log_metrics({"running_accuracy": right / len(results)}, step=len(results))
-                progress.update(task, advance=1, accuracy=f"{right}/{len(results)} = {right / len(results):.0%}")
+        def on_result(result: ItemResult) -> None:
+            right[0] += bool(result.correct)
+            right[1] += 1
+            progress.update(task, advance=1, acc=f"{right[0]}/{right[1]} = {right[0] / right[1]:.0%}")
 
-            ordered = asyncio.run(
-                runner.answer_all(items, concurrency=concurrency, on_result=on_result, item_context=tracker.item_trace)
-            )
-        summary = log_results(tracker, ordered)
-    console.print(items_table(ordered))
-    for line in summary_lines(summary):
+        outcome = orch.run(
+            items,
+            graph=graph,
+            pool=config,
+            router=router,
+            concurrency=concurrency,
+            benchmark="mmlu",
+            params={"subject": subject or ""},
+            on_start=lambda s: progress.update(task, description=s.graph.name),
+            on_result=on_result,
+        )
+    console.print(items_table(outcome.results))
+    for line in summary_lines(outcome.summary):
         console.print(line)
-    console.print(f"[dim]MLflow run {run_id} in {tracker.tracking_uri}. See it with: orch ui[/]")
+    console.print(f"[dim]MLflow run {outcome.run_id} in {outcome.tracking_uri}. See it with: orch ui[/]")
