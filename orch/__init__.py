@@ -85,7 +85,12 @@ _WHERE = {
 }
 
 
+_SUBPACKAGES = ("app", "backends", "eval", "graphs", "nodes", "routers")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"orch.{name}")
     if name not in _WHERE:
         raise AttributeError(f"module 'orch' has no attribute {name!r}")
     value = getattr(importlib.import_module(_WHERE[name]), name)
