@@ -281,3 +281,43 @@ def test_a_graph_can_be_compared_as_a_baseline(setup: dict[str, Any]) -> None:
     assert pairs == {("orch-ema", "single:strong"), ("orch-ema", "orch")}
     assert [r.name for r in outcome.report.rows] == ["single:strong", "orch", "orch-ema"]
     assert any(note.startswith("orch-ema: router eval-") and "extra calls" in note for note in outcome.report.notes)
+
+
+def test_rerendering_a_baseline_evaluation_reproduces_the_live_report(setup: dict[str, Any]) -> None:
+    """`orch eval report` keeps graphs compared as baselines as baselines: same target, same Holm family."""
+    from orch.eval.logged import report_from_run
+
+    outcome = evaluate(request(setup, systems="single:strong,orch,orch-paper", baselines=("orch",)), pool=setup["pool"])
+    assert outcome.report.first_target == "orch-paper"
+    report, markdown = report_from_run(outcome.record.parent_run_id)
+    assert report.first_target == "orch-paper"
+    assert report.comparisons == outcome.report.comparisons and markdown == outcome.markdown
+
+
+def test_the_parent_run_shows_each_systems_accuracy_and_the_best(setup: dict[str, Any]) -> None:
+    outcome = evaluate(request(setup), pool=setup["pool"])
+    parent = MlflowClient().get_run(outcome.record.parent_run_id)
+    assert parent.data.metrics["accuracy.single_strong"] == 0.5 and parent.data.metrics["accuracy.orch"] == 0.5
+    assert parent.data.tags["orch.best_system"] == "single:strong"  # ties go to the first listed
+
+
+def test_a_graph_built_in_python_is_evaluated_like_its_yaml(setup: dict[str, Any], tmp_path: Path) -> None:
+    from orch.graphs import END, START, GraphBuilder
+
+    graph = (
+        GraphBuilder("my-orch")
+        .add_node("analyze", "analyze", fan_out="panel", max_chars=300)
+        .add_node("merge", "merge", agent="merger")
+        .add_edge(START, "analyze")
+        .add_edge("analyze", "merge")
+        .add_edge("merge", END)
+        .build()
+    )
+    spec = tmp_path / "my-orch.yaml"
+    spec.write_text(graph.to_yaml())
+    from_python = evaluate(request(setup, systems=["single:*", "vote", graph]), pool=setup["pool"])
+    calls = len(setup["requests"])
+    from_yaml = evaluate(request(setup, systems=f"single:*,vote,{spec}"), pool=setup["pool"])
+    assert len(setup["requests"]) == calls  # the same graph: every result is reused
+    assert from_yaml.markdown == from_python.markdown
+    assert [r.name for r in from_python.report.rows][-1] == "my-orch"

@@ -92,3 +92,53 @@ def test_a_run_is_logged_to_a_real_mlflow_store(pool_config, item: Item) -> None
     assert {"decompose", "analyze", "merge"} <= set(names)
     assert names.count("analyze") == 3
     assert trace.info.tags["item_id"] == item.id
+
+
+def test_a_routed_item_records_the_routed_panel_and_merger(pool_config, item: Item, tmp_path, monkeypatch) -> None:
+    """With a cold router every utility ties and the agent id decides: mid merges, not the pool's `strong`."""
+    from orch.app.recording import run_params
+    from orch.app.session import RouterOptions
+
+    monkeypatch.setenv("ORCH_ROUTER_STORE", f"sqlite:///{tmp_path / 'router.sqlite'}")
+    pool, _ = shuffled_pool(pool_config, 3)
+    session = Session("orch-ema", pool_config)
+    with session.start(pool, router=RouterOptions(router_id="t", fresh=True)) as runner:
+        params = run_params(session)
+        result = runner.invoke(item)
+    assert result.routing is not None and result.routing.merger == "mid"
+    assert result.roles["merger"] == "mid" == result.decision.agent
+    assert result.panel == result.routing.panel == ["mid", "strong", "weak"]
+    assert params["role.merger"] == "routed" and params["panel"] == "routed"  # not the configured `strong`
+
+
+def test_results_stored_before_the_records_module_still_load(item: Item) -> None:
+    """Stored results (`.orch/evals.sqlite`, `results.jsonl`) from earlier runs keep loading."""
+    from orch.records import ItemResult
+
+    old = {
+        "item": item.model_dump(),
+        "graph": "orch-ema",
+        "answer": "C",
+        "correct": True,
+        "decision": {"answer": "C", "node": "merge", "method": "merge"},
+        "analyses": [],
+        "panel": ["mid"],
+        "roles": {"merger": "mid", "dispatcher": "mid"},
+        "latency_ms": 12.5,
+        "analysis_ms": 1.0,
+        "decision_ms": 1.0,
+        "usage": {},
+        "routing": {
+            "panel": ["mid"],
+            "merger": "mid",
+            "ranking": ["mid"],
+            "utilities": {"mid": 0.5},
+            "ema": {},
+            "state_version": 0,
+            "state_hash": "x",
+            "router_id": "default",
+        },
+        "feedback": {"source": "answers", "extra_calls": 0, "observations": [{"agent": "mid", "item_id": item.id}]},
+    }
+    result = ItemResult.model_validate(old)
+    assert result.wall_ms == 12.5 and result.routing.merger == "mid" and result.feedback.observations[0].agent == "mid"
