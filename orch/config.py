@@ -100,7 +100,7 @@ class PoolConfig(BaseModel):
     panel: tuple[str, ...] = ()
     """Default analysts (agent ids); empty means every agent."""
     roles: dict[str, str] = Field(default_factory=dict)
-    """Named roles such as `merger` and `dispatcher`, each an agent id."""
+    """Named roles such as `merger`, each an agent id (a spec may name roles of its own)."""
     local: LocalServersConfig = LocalServersConfig()
     remote_concurrency: int = Field(8, ge=1)
     """Requests in flight per remote `base_url`."""

@@ -1,9 +1,9 @@
 """Errors sorted by who must act.
 
 `SpecError`, `ConfigError` and `DatasetError` are the user's to fix: each names the file and the
-field or line. `ModelOutputError` means a model misbehaved; `BackendError` means an endpoint or a
-local server failed. The CLI prints any `OrchError` as one line and exits 2; anything else is our
-bug and keeps its traceback.
+field or line. `BackendError` means an endpoint or a local server failed (an unreadable reply is
+not an error: it goes down the reading ladder and is recorded). The CLI prints any `OrchError` as
+one line and exits 2; anything else is our bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "DatasetError",
-    "ModelOutputError",
     "OrchError",
     "SpecError",
     "did_you_mean",
@@ -47,15 +46,6 @@ class ConfigError(_LocatedError):
 
 class DatasetError(_LocatedError):
     """A dataset file is missing or malformed: names the file and the line or row."""
-
-
-class ModelOutputError(OrchError):
-    """A model's output could not be read. Carries the raw text and what was expected."""
-
-    def __init__(self, message: str, *, raw: str, expected: str) -> None:
-        self.raw = raw
-        self.expected = expected
-        super().__init__(f"{message} (expected {expected}; got {raw[:120]!r})")
 
 
 class BackendError(OrchError):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import string
 from typing import Literal
 
@@ -53,9 +51,3 @@ class Item(BaseModel):
 
     def render_options(self) -> str:
         return "\n".join(f"{letter}. {text}" for letter, text in zip(self.letters, self.options or (), strict=True))
-
-    @property
-    def content_hash(self) -> str:
-        """sha256 of the fields a model sees plus the gold, for manifests and caches."""
-        payload = json.dumps(self.model_dump(exclude={"source"}), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()

@@ -220,12 +220,12 @@ def test_vote_is_independent_of_arrival_order(scripted_pool, item: Item) -> None
 
 def test_decompose_assigns_one_facet_per_analyst_or_all_to_one(scripted_pool, item: Item) -> None:
     pool, _ = scripted_pool()
-    state = {"item": item.model_dump(), "panel": ["strong", "mid", "weak"], "roles": {"dispatcher": "strong"}}
+    state = {"item": item.model_dump(), "panel": ["strong", "mid", "weak"], "roles": {"writer": "strong"}}
     tasks = run(Decompose("decompose", DecomposeConfig()), state, pool)["tasks"]
     assert [(t["agent"], t["facet"]) for t in tasks] == [
         ("strong", "concept_discrimination"),
         ("mid", "option_elimination"),
         ("weak", "reasoning_verification"),
     ]
-    one = run(Decompose("decompose", DecomposeConfig(agent="dispatcher")), state, pool)["tasks"]
+    one = run(Decompose("decompose", DecomposeConfig(agent="writer")), state, pool)["tasks"]
     assert [(t["agent"], t["slot"]) for t in one] == [("strong", 0), ("strong", 1), ("strong", 2)]
