@@ -181,8 +181,8 @@ class _Evaluation:
 
     def _run_system(self, system: System, record: EvaluationRecord, outer: ExitStack) -> list[ItemResult]:
         assert system.graph is not None  # resolved
-        session = Session(system.graph, self.plan.pool_config)
-        session.pool_source, session.pool_hash = self.plan.pool_source, self.plan.pool_hash
+        plan = self.plan
+        session = Session(system.graph, plan.pool_config, pool_source=plan.pool_source, pool_hash=plan.pool_hash)
         key = self.plan.system_key(system.graph)
         items = self.plan.sample.items
         done = self.store.load(key, [i.id for i in items])
@@ -207,7 +207,8 @@ class _Evaluation:
                 on_update=router_metrics(tracker),
             )
             pending = [i for i in items if i.id not in done]
-            agents = self.pool(outer) if pending else _NoAgents(self.plan.pool_config)
+            # all items finished: nothing is started, and nothing may be called
+            agents = self.pool(outer) if pending else AgentPool(self.plan.pool_config, {})
             with session.start(agents, router=router, item_context=tracker.item_trace) as runner:
                 if system.name not in record.system_run_ids:
                     record.system_run_ids[system.name] = run_id
@@ -253,13 +254,6 @@ class _Evaluation:
             f"{extra} extra calls for feedback, counted in its calls and tokens; mergers chosen: "
             + ", ".join(f"{agent} ×{n}" for agent, n in sorted(mergers.items()))
         )
-
-
-class _NoAgents(AgentPool):
-    """The pool of a system whose items are all finished: nothing is started, nothing may be called."""
-
-    def __init__(self, config: PoolConfig) -> None:
-        super().__init__(config, {})
 
 
 def evaluate(

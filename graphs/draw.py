@@ -10,11 +10,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-
-from langchain_core.runnables.graph import Graph as DrawableGraph
-from langgraph.graph.state import CompiledStateGraph
+from typing import TYPE_CHECKING
 
 from orch.errors import OrchError
+
+if TYPE_CHECKING:
+    from langchain_core.runnables.graph import Graph as DrawableGraph
+    from langgraph.graph.state import CompiledStateGraph
 
 __all__ = ["layers", "mermaid", "render_png", "to_dot"]
 

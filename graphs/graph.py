@@ -10,14 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
-
-from langgraph.graph import END as LG_END
-from langgraph.graph import START as LG_START
-from langgraph.graph import StateGraph
-from langgraph.graph.state import CompiledStateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Send
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orch.config import PoolConfig
 from orch.errors import SpecError
@@ -29,9 +22,13 @@ from orch.nodes.context import RunContext
 from orch.nodes.state import Assignment, OrchState
 from orch.routers.nodes import Route
 
-__all__ = ["Cast", "Graph"]
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
+    from langgraph.graph.state import CompiledStateGraph
+    from langgraph.runtime import Runtime
+    from langgraph.types import Send
 
-_TERMINALS = {START: LG_START, END: LG_END}
+__all__ = ["Cast", "Graph"]
 
 
 class Cast(NamedTuple):
@@ -121,6 +118,11 @@ class Graph:
     # -- LangGraph ---------------------------------------------------------------------------
     def state_graph(self, cast: Cast | None = None) -> StateGraph:
         """A `StateGraph` over `OrchState`; with `cast`, node metadata names the agents."""
+        from langgraph.graph import END as LG_END
+        from langgraph.graph import START as LG_START
+        from langgraph.graph import StateGraph
+
+        terminals = {START: LG_START, END: LG_END}
         builder = StateGraph(OrchState, context_schema=RunContext)
         for node_id, node in self.nodes.items():
             builder.add_node(node_id, node, metadata=self._metadata(node_id, node, cast))
@@ -129,13 +131,13 @@ class Graph:
             incoming.setdefault(dst, []).append(src)
         for dst, sources in incoming.items():
             node_spec = self.spec.nodes.get(dst)
-            first = _TERMINALS.get(sources[0], sources[0])
+            first = terminals.get(sources[0], sources[0])
             if node_spec is not None and node_spec.fan_out is not None:
                 builder.add_conditional_edges(first, _sender(dst, node_spec), [dst])
             elif len(sources) == 1:
-                builder.add_edge(first, _TERMINALS.get(dst, dst))
+                builder.add_edge(first, terminals.get(dst, dst))
             else:  # a join: wait for every predecessor
-                builder.add_edge([_TERMINALS.get(s, s) for s in sources], _TERMINALS.get(dst, dst))
+                builder.add_edge([terminals.get(s, s) for s in sources], terminals.get(dst, dst))
         return builder
 
     def compile(self, cast: Cast | None = None, **kwargs: Any) -> CompiledStateGraph:
@@ -166,6 +168,11 @@ class Graph:
 
 def _sender(node_id: str, node_spec: NodeSpec) -> Callable[[Mapping, Runtime[RunContext]], list[Send]]:
     """One `Send` per analyst: the panel (the router's or the context's), the tasks, or listed agents."""
+    # Module globals, not locals: LangGraph resolves `send`'s annotations in this module's namespace.
+    global Runtime, Send
+    from langgraph.runtime import Runtime
+    from langgraph.types import Send
+
     fan_out = node_spec.fan_out
 
     def send(state: Mapping, runtime: Runtime[RunContext]) -> list[Send]:

@@ -8,10 +8,8 @@ counted invalid. Which path produced each analysis is recorded.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import Field
 
 from orch.errors import BackendError
@@ -23,6 +21,9 @@ from orch.nodes.reading import read_analysis, read_choice
 from orch.nodes.schemas import AnalysisBudget, analysis_schema, choice_schema, tokens_for
 from orch.nodes.state import item_of
 from orch.records import AgentOutput, Analysis, ParsePath, Task
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 __all__ = ["Analyze", "AnalyzeConfig", "FacetName"]
 
@@ -44,6 +45,8 @@ class Analyze(Node[AnalyzeConfig]):
     kind = "analyze"
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         agent, slot, fanned_out = self.assigned_agent(state, context)
@@ -87,6 +90,8 @@ class Analyze(Node[AnalyzeConfig]):
         calls: CallLog, item: Item, text: str, analysis: Analysis, path: ParsePath
     ) -> tuple[Analysis, ParsePath]:
         """The analysis stays as written; only the missing choice is asked for, constrained."""
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         followup = [
             SystemMessage(direct_system(item, reasoning_chars=0)),
             HumanMessage(f"{question_block(item)}\n\nAn analysis of it:\n{text[:2000]}"),

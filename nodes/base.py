@@ -11,16 +11,19 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
-from langchain_core.messages import BaseMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict
 
-from orch.backends.chat import AgentClient
 from orch.errors import ConfigError
 from orch.nodes.context import RunContext
 from orch.records import Completion, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from langgraph.runtime import Runtime
+
+    from orch.backends.chat import AgentClient
 
 __all__ = ["AgentRef", "CallLog", "Node", "NodeConfig", "agent_fields", "context_of"]
 

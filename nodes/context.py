@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from orch.backends.chat import AgentClient
 from orch.backends.pool import AgentPool
 from orch.errors import ConfigError, did_you_mean
 from orch.items import Item
 from orch.records import Observation, RoutingDecision
+
+if TYPE_CHECKING:
+    from orch.backends.chat import AgentClient
 
 __all__ = ["Router", "RunContext"]
 

@@ -7,13 +7,17 @@ viewpoints instead of from weak models.
 
 from __future__ import annotations
 
-from langgraph.runtime import Runtime
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from orch.nodes.analyze import FacetName
 from orch.nodes.base import AgentRef, Node, NodeConfig, context_of
 from orch.nodes.context import RunContext
 from orch.records import Task
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 __all__ = ["Decompose", "DecomposeConfig"]
 

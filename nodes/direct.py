@@ -6,11 +6,10 @@ Fanned out, each copy only adds its answer to `analyses` (for a vote); alone, it
 
 from __future__ import annotations
 
-from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
-from orch.backends.chat import AgentClient
 from orch.errors import BackendError
 from orch.items import Item
 from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig, context_of
@@ -20,6 +19,11 @@ from orch.nodes.reading import read_choice
 from orch.nodes.schemas import choice_schema, tokens_for
 from orch.nodes.state import item_of
 from orch.records import AgentOutput, Decision
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+    from orch.backends.chat import AgentClient
 
 __all__ = ["Direct", "DirectConfig", "answer_directly"]
 
@@ -89,6 +93,8 @@ async def answer_directly(
     seed: int | None = None,
 ) -> AgentOutput:
     """One agent answers the question itself (optionally after bounded reasoning); failures are recorded."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
     messages = [
         SystemMessage(direct_system(item, reasoning_chars=reasoning_chars)),
         HumanMessage(question_block(item)),

@@ -8,9 +8,8 @@ fallback decides — a confidence-weighted vote, then the fixed agent order — 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import Field
 
 from orch.errors import BackendError
@@ -23,6 +22,9 @@ from orch.nodes.schemas import choice_schema, tokens_for
 from orch.nodes.state import analyses_of, item_of
 from orch.nodes.tally import tally, winner
 from orch.records import AgentOutput, Decision
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 __all__ = ["Merge", "MergeConfig", "fallback_decision", "render_analyses"]
 
@@ -74,6 +76,8 @@ class Merge(Node[MergeConfig]):
     decides = True
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         outputs = [o for o in analyses_of(state) if o.path != "error"]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
-
-from langgraph.runtime import Runtime
+from typing import TYPE_CHECKING, Literal
 
 from orch.nodes.base import Node, NodeConfig, context_of
 from orch.nodes.context import RunContext
 from orch.nodes.state import analyses_of
 from orch.nodes.tally import tally, winner
 from orch.records import Decision
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 __all__ = ["Vote", "VoteConfig"]
 

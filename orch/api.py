@@ -8,15 +8,16 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orch.app.recording import log_results, log_setup, router_metrics
 from orch.app.session import RouterOptions, Session
 from orch.config import PoolConfig
 from orch.graphs import Graph
 from orch.items import Item
-from orch.records import ItemResult
-from orch.summary import Results, RunSummary
-from orch.tracking import Tracker
+
+if TYPE_CHECKING:
+    from orch.records import ItemResult
+    from orch.summary import Results, RunSummary
 
 __all__ = ["AskOutcome", "RunOutcome", "ask", "make_item", "run"]
 
@@ -63,6 +64,9 @@ def ask(
     """
     the_item = item if isinstance(item, Item) else make_item(item, options)
     session = Session(graph, pool)
+    from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow to import
+    from orch.tracking import Tracker
+
     tracker = Tracker()
     with tracker.start_run(
         tracker.experiment_name("ask"), f"ask {session.graph.name}", tags={"orch.command": "ask"}
@@ -95,6 +99,10 @@ def run(
     result as it is produced; `params` are logged beside the run's own.
     """
     session = Session(graph, pool)
+    from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow to import
+    from orch.summary import Results
+    from orch.tracking import Tracker
+
     tracker = Tracker()
     done: list[ItemResult] = []
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
 from orch.records import ItemResult
@@ -95,6 +94,8 @@ class RunSummary(BaseModel):
 
 def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
     """Per agent: outputs, answers, own-answer accuracy, parse paths, model time and tokens."""
+    import numpy as np
+
     by_agent: dict[str, list] = {}
     for r in results:
         for a in r.analyses:
@@ -120,6 +121,8 @@ def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
 
 
 def summarize(results: Sequence[ItemResult]) -> RunSummary:
+    import numpy as np
+
     n = len(results)
     graded = [r for r in results if r.correct is not None]
     latencies = np.array([r.model_ms for r in results]) if results else np.zeros(1)

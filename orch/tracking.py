@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import RunTag, SpanType
+from mlflow.entities import AssessmentSource, RunTag, SpanType
 
 from orch.errors import OrchError
 from orch.items import Item
@@ -58,6 +58,8 @@ class Tracker:
         configure_tracking(self.settings)
         self.run_id: str | None = None
         self.experiment_id: str | None = None
+        self._assessments: list[tuple[str, str, bool]] = []
+        """(trace id, gold, correct) of traced items, logged once their traces are written."""
 
     @property
     def tracking_uri(self) -> str:
@@ -93,8 +95,11 @@ class Tracker:
             try:
                 yield run.info.run_id
             finally:
-                if not nested:  # flushing waits on the exporter thread (~1 s): once per top-level run
+                # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
+                # nested run's traces must be written before their assessments can be
+                if not nested or self._assessments:
                     self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
+                self._log_assessments()
 
     def _configure_tracing(self) -> None:
         enabled = self.settings.tracing.enabled
@@ -175,8 +180,23 @@ class Tracker:
                 mlflow.update_current_trace(
                     tags={"item_id": item.id, "graph": result.graph, "correct": str(result.correct)}
                 )
+                if item.answer is not None and result.correct is not None:
+                    self._assessments.append((span.trace_id, item.answer, result.correct))
 
             yield finish
+
+    def _log_assessments(self) -> None:
+        """Gold answers as expectations and correctness as feedback on each trace, so MLflow's Traces
+        view filters right and wrong answers. After the flush: an assessment needs its trace stored."""
+        pending, self._assessments = self._assessments, []
+        source = AssessmentSource(source_type="CODE", source_id="orch")
+
+        def log(trace_id: str, gold: str, correct: bool) -> None:
+            mlflow.log_expectation(trace_id=trace_id, name="gold", value=gold, source=source)
+            mlflow.log_feedback(trace_id=trace_id, name="correct", value=correct, source=source)
+
+        for trace_id, gold, correct in pending:
+            self._best_effort("log assessments", lambda t=trace_id, g=gold, c=correct: log(t, g, c))
 
 
 # -- reading what was logged ---------------------------------------------------------------------

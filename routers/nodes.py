@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from langgraph.runtime import Runtime
 from pydantic import ConfigDict, field_validator
 
 from orch.errors import ConfigError
@@ -23,6 +22,9 @@ from orch.nodes.state import analyses_of, item_of
 from orch.records import AgentOutput, FeedbackRecord, Observation
 from orch.routers.policy import PRESETS, RouterPolicy, resolve_policy
 from orch.routers.service import RouterService
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 __all__ = ["Feedback", "FeedbackConfig", "Route", "RouteConfig", "observations_from_outputs"]
 

@@ -16,13 +16,16 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langgraph.store.base import BaseStore
 from pydantic import BaseModel
 
 from orch.errors import ConfigError
 from orch.routers.state import RouterState
 from orch.settings import get_settings
+
+if TYPE_CHECKING:
+    from langgraph.store.base import BaseStore
 
 __all__ = ["RouterRepo", "RouterVersion", "default_store_url"]
 

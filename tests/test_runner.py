@@ -92,6 +92,8 @@ def test_a_run_is_logged_to_a_real_mlflow_store(pool_config, item: Item) -> None
     assert {"decompose", "analyze", "merge"} <= set(names)
     assert names.count("analyze") == 3
     assert trace.info.tags["item_id"] == item.id
+    assessed = {a.name: a.value for a in trace.info.assessments}
+    assert assessed == {"gold": "C", "correct": True}  # the Traces view filters right and wrong answers
 
 
 def test_a_routed_item_records_the_routed_panel_and_merger(pool_config, item: Item, tmp_path, monkeypatch) -> None:

@@ -6,13 +6,14 @@ from orch.errors import OrchError
 from orch.records import ItemResult
 from orch.routers.feedback import FeedbackResult, apply_feedback
 from orch.routers.policy import RouterPolicy
-from orch.tracking import logged_run
 
 __all__ = ["give_feedback", "logged_results"]
 
 
 def logged_results(run_id: str) -> list[ItemResult]:
     """The per-item results an `ask`, `run` or evaluation system run logged as `results.jsonl`."""
+    from orch.tracking import logged_run
+
     text = logged_run(run_id).text("results.jsonl")
     return [ItemResult.model_validate_json(line) for line in text.splitlines() if line.strip()]
 
@@ -23,6 +24,8 @@ def give_feedback(run_id: str, item_id: str, answer: str) -> FeedbackResult:
     Raises:
         OrchError: the run did not use a router, the item is not in it, or it already had a gold answer.
     """
+    from orch.tracking import logged_run
+
     params = logged_run(run_id).params
     if "router.id" not in params:
         raise OrchError(f"run {run_id} did not use a router (its graph has no route node)")

@@ -8,18 +8,21 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orch.app.session import Session
 from orch.errors import OrchError
 from orch.graphs import mermaid, render_png
 from orch.nodes.prompts import PROMPT_VERSION
-from orch.records import ItemResult
-from orch.routers.policy import RouterPolicy
 from orch.routers.report import ema_metrics
-from orch.routers.setup import RouterUpdate
-from orch.routers.state import RouterState
 from orch.summary import RunSummary, item_row, summarize
-from orch.tracking import Tracker
+
+if TYPE_CHECKING:
+    from orch.app.session import Session
+    from orch.records import ItemResult
+    from orch.routers.policy import RouterPolicy
+    from orch.routers.setup import RouterUpdate
+    from orch.routers.state import RouterState
+    from orch.tracking import Tracker
 
 __all__ = ["log_graph", "log_results", "log_setup", "router_metrics", "run_params"]
 

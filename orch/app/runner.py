@@ -10,14 +10,15 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
-
-from langgraph.graph.state import CompiledStateGraph
+from typing import TYPE_CHECKING, Any
 
 from orch.items import Item
 from orch.nodes.context import RunContext
 from orch.nodes.state import analyses_of
 from orch.records import AgentOutput, Decision, FeedbackRecord, ItemResult, RoutingDecision, Usage
+
+if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
 
 __all__ = ["GraphRunner", "ItemContext"]
 

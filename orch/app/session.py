@@ -12,17 +12,20 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from orch.app.runner import GraphRunner, ItemContext
-from orch.backends.cache import CallCache
-from orch.backends.pool import AgentPool
 from orch.config import PoolConfig, load_pool_config, pool_fingerprint
 from orch.errors import OrchError
 from orch.graphs import Graph, load_graph
-from orch.items import Item
-from orch.nodes.context import RunContext
-from orch.records import ItemResult, Observation
-from orch.routers.setup import RouterSetup, RouterUpdate, open_router
+
+if TYPE_CHECKING:
+    from orch.app.runner import GraphRunner, ItemContext
+    from orch.backends.cache import CallCache
+    from orch.backends.pool import AgentPool
+    from orch.items import Item
+    from orch.nodes.context import RunContext
+    from orch.records import ItemResult, Observation
+    from orch.routers.setup import RouterSetup, RouterUpdate
 
 __all__ = ["RouterOptions", "Session"]
 
@@ -51,12 +54,21 @@ class Session:
     Args:
         graph: a built-in graph name, a spec file path, or a `Graph` built in Python.
         pool: a pool config file or a `PoolConfig`; None reads `ORCH_CONFIG`, then the embedded pool.
+        pool_source, pool_hash: where a given `PoolConfig` came from and its fingerprint, as recorded
+            in MLflow (an evaluation passes its pool file's; default `<given>` and the config's JSON hash).
     """
 
-    def __init__(self, graph: str | Path | Graph = "orch", pool: PoolConfig | Path | str | None = None) -> None:
+    def __init__(
+        self,
+        graph: str | Path | Graph = "orch",
+        pool: PoolConfig | Path | str | None = None,
+        *,
+        pool_source: str | None = None,
+        pool_hash: str | None = None,
+    ) -> None:
         if isinstance(pool, PoolConfig):
-            self.pool_config, self.pool_source = pool, "<given>"
-            self.pool_hash = pool_fingerprint(pool)
+            self.pool_config, self.pool_source = pool, pool_source or "<given>"
+            self.pool_hash = pool_hash or pool_fingerprint(pool)
         else:
             self.pool_config, path = load_pool_config(Path(pool) if pool is not None else None)
             self.pool_source, self.pool_hash = str(path), pool_fingerprint(self.pool_config, path)
@@ -84,6 +96,11 @@ class Session:
         item_context: ItemContext | None = None,
     ) -> Iterator[GraphRunner]:
         """Start the needed agents (unless `agents` is given) and the router; stop them on exit, even on Ctrl-C."""
+        from orch.app.runner import GraphRunner
+        from orch.backends.pool import AgentPool
+        from orch.nodes.context import RunContext
+        from orch.routers.setup import open_router
+
         options = router or RouterOptions()
         with ExitStack() as stack:
             if agents is None:

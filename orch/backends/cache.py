@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from langchain_core.messages import BaseMessage
+from typing import TYPE_CHECKING
 
 from orch.errors import OrchError
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 __all__ = ["CacheStats", "CallCache", "ReplayMiss", "call_key"]
 

@@ -8,15 +8,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from langchain_core.language_models import BaseChatModel
-
 from orch.backends.budget import RequestBudget
-from orch.backends.cache import CallCache
-from orch.backends.chat import AgentClient, build_chat_model
 from orch.config import AgentConfig, PoolConfig
 from orch.errors import BackendError, ConfigError, did_you_mean
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from orch.backends.cache import CallCache
+    from orch.backends.chat import AgentClient
     from orch.backends.llamacpp import LocalServers
 
 __all__ = ["AgentPool"]
@@ -84,6 +84,8 @@ class AgentPool:
         cache: CallCache | None = None,
     ) -> AgentPool:
         """A pool over given chat models (scripted fakes in unit tests, any LangChain model in notebooks)."""
+        from orch.backends.chat import AgentClient
+
         budget = RequestBudget("given", concurrency)
         clients = {
             agent_id: AgentClient(
@@ -199,6 +201,8 @@ def _build_clients(
 ) -> tuple[dict[str, AgentClient], dict[str, str]]:
     """A client and the base URL used for every agent; local agents share one request budget, remote
     ones one per base URL."""
+    from orch.backends.chat import AgentClient, build_chat_model
+
     budgets = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
     clients: dict[str, AgentClient] = {}
     endpoints: dict[str, str] = {}

