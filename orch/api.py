@@ -14,6 +14,7 @@ from orch.app.session import RouterOptions, Session
 from orch.config import PoolConfig
 from orch.graphs import Graph
 from orch.items import Item
+from orch.mlflow_config import load_mlflow_settings
 
 if TYPE_CHECKING:
     from orch.records import ItemResult
@@ -63,11 +64,12 @@ def ask(
         on_start: called once the graph is checked, before the agents start (a progress line).
     """
     the_item = item if isinstance(item, Item) else make_item(item, options)
+    settings = load_mlflow_settings()
     session = Session(graph, pool)
     from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow to import
     from orch.tracking import Tracker
 
-    tracker = Tracker()
+    tracker = Tracker(settings)
     with tracker.start_run(
         tracker.experiment_name("ask"), f"ask {session.graph.name}", tags={"orch.command": "ask"}
     ) as run_id:
@@ -98,12 +100,13 @@ def run(
     A running accuracy is logged per item (`running_accuracy`, one step each); `on_result` sees each
     result as it is produced; `params` are logged beside the run's own.
     """
+    settings = load_mlflow_settings()
     session = Session(graph, pool)
     from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow to import
     from orch.summary import Results
     from orch.tracking import Tracker
 
-    tracker = Tracker()
+    tracker = Tracker(settings)
     done: list[ItemResult] = []
 
     def record(result: ItemResult) -> None:
