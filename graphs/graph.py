@@ -153,13 +153,13 @@ class Graph:
             return meta
         routed = self.route is not None
         if node_spec.fan_out in ("panel", "tasks"):
-            meta["agents"] = "routed: top k" if routed else ", ".join(cast.panel)
+            meta["agents"] = f"routed: the top {self.route.config.policy.k}" if self.route else ", ".join(cast.panel)
         elif isinstance(node_spec.fan_out, tuple):
             meta["agents"] = ", ".join(node_spec.fan_out)
         for field in agent_fields(type(node.config)):
             name = getattr(node.config, field)
             if name is not None:
-                meta[field] = "routed" if routed and name == "merger" else cast.roles.get(name, name)
+                meta[field] = "routed: the top one" if routed and name == "merger" else cast.roles.get(name, name)
         return meta
 
     def __repr__(self) -> str:
