@@ -47,6 +47,15 @@ class EvalOutcome:
     """Real model calls during this invocation (cache misses)."""
     cache_hits: int
     systems: list[SystemResults]
+    """What the report compares: each system's results on the items no system failed."""
+    degraded: dict[str, int]
+    """Per system: items answered although some call failed (labelled `degraded` in the item table)."""
+    failed: dict[str, int]
+    """Per system: items whose calls failed with no answer; stored as failures and retried next run."""
+
+    @property
+    def failed_items(self) -> int:
+        return sum(self.failed.values())
 
     def to_frame(self):
         """Accuracy, interval, tokens, calls and model time per system, as a pandas DataFrame."""

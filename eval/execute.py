@@ -103,15 +103,43 @@ class Evaluation:
             for index, declared in enumerate(plan.systems):
                 system = plan.systems[index] = self.resolve(declared)
                 self.results[system.name] = self._run_system(system, record, stack)
-            systems = [
-                SystemResults(name=s.name, kind=s.kind, baseline=s.baseline, results=self.results[s.name])
-                for s in plan.systems
-            ]
+            systems = self._compared(plan)
             calls = self.cache.stats.misses - calls_before
             report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache.stats.hits)
-            record.status = "finished"
+            counts = {status: self._count(status) for status in ("degraded", "failed")}
+            any_failed = any(counts["failed"].values())
+            record.status = "incomplete" if any_failed else "finished"
+            tracker.set_tags({"orch.status": record.status})
             self.store.save_evaluation(record)
-        return EvalOutcome(record, plan.sample, report, markdown, calls, self.cache.stats.hits, systems)
+        if any_failed:
+            tracker.end_as_failed(parent_id)
+        hits = self.cache.stats.hits
+        degraded, failed = counts["degraded"], counts["failed"]
+        return EvalOutcome(record, plan.sample, report, markdown, calls, hits, systems, degraded, failed)
+
+    def _count(self, status: str) -> dict[str, int]:
+        return {name: sum(r.status == status for r in results) for name, results in self.results.items()}
+
+    def _compared(self, plan: EvalPlan) -> list[SystemResults]:
+        """Each system's results on the items every system answered: a failed item is no answer, so it
+        is left out of every comparison (and noted) until a re-run answers it."""
+        failed = sorted({r.item.id for results in self.results.values() for r in results if r.status == "failed"})
+        if failed:
+            shown = ", ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
+            self.notes.append(
+                f"{len(failed)} item(s) failed in some system and are left out of every comparison; "
+                f"run the same command again to retry them ({shown})"
+            )
+        left_out = set(failed)
+        return [
+            SystemResults(
+                name=s.name,
+                kind=s.kind,
+                baseline=s.baseline,
+                results=[r for r in self.results[s.name] if r.item.id not in left_out],
+            )
+            for s in plan.systems
+        ]
 
     def pool(self, stack: ExitStack) -> AgentPool:
         """The agents, started once and only if some item still needs a model."""
@@ -171,6 +199,8 @@ class Evaluation:
             calls = self.cache.stats.misses - calls_before
             self._note_router(system, session, results, router.router_id)
             log_results(tracker, results, calls_made=calls)
+        if any(r.status == "failed" for r in results):
+            tracker.end_as_failed(run_id)
         self.hooks.system_finished(system, results, calls)
         return results
 

@@ -3,10 +3,13 @@ evaluation's MLflow run ids, so an interrupted evaluation resumes where it stopp
 
 Results are keyed by a system key (what determines them: spec, pool, prompts, dataset) and the
 item id, not by evaluation: a larger sample of the same system reuses the items already done.
+A failed item (its calls failed and no answer was decided) is never stored as a result: it is
+recorded with its reasons and attempts in `failures`, and the next run tries it again.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -49,6 +52,11 @@ class ResultStore:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS evaluations (eval_key TEXT PRIMARY KEY, record TEXT NOT NULL, updated REAL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS failures (system_key TEXT NOT NULL, item_id TEXT NOT NULL, "
+            "reasons TEXT NOT NULL, attempts INTEGER NOT NULL, updated REAL NOT NULL, "
+            "PRIMARY KEY (system_key, item_id))"
+        )
 
     def load(self, system_key: str, item_ids: Iterable[str]) -> dict[str, ItemResult]:
         """Finished results among `item_ids` for this system."""
@@ -60,12 +68,30 @@ class ResultStore:
         return {item_id: ItemResult.model_validate_json(text) for item_id, text in rows if item_id in wanted}
 
     def save(self, system_key: str, result: ItemResult) -> None:
-        """Commit one result at once: a crash right after loses nothing already computed."""
+        """Commit one result at once: a crash right after loses nothing already computed. A failed
+        item goes to `failures` instead (attempts counted), so it is tried again next time."""
         with self._lock:
+            if result.status == "failed":
+                self._db.execute(
+                    "INSERT INTO failures (system_key, item_id, reasons, attempts, updated) VALUES (?, ?, ?, 1, ?) "
+                    "ON CONFLICT (system_key, item_id) DO UPDATE SET reasons = excluded.reasons, "
+                    "attempts = attempts + 1, updated = excluded.updated",
+                    (system_key, result.item.id, json.dumps(result.failures), time.time()),
+                )
+                return
             self._db.execute(
                 "INSERT OR REPLACE INTO results (system_key, item_id, result, created) VALUES (?, ?, ?, ?)",
                 (system_key, result.item.id, result.model_dump_json(), time.time()),
             )
+            self._db.execute("DELETE FROM failures WHERE system_key = ? AND item_id = ?", (system_key, result.item.id))
+
+    def failures(self, system_key: str) -> dict[str, tuple[list[str], int]]:
+        """Item id → (reasons, attempts) of the items that failed and have not been answered since."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT item_id, reasons, attempts FROM failures WHERE system_key = ?", (system_key,)
+            ).fetchall()
+        return {item_id: (json.loads(reasons), attempts) for item_id, reasons, attempts in rows}
 
     def evaluation(self, eval_key: str) -> EvaluationRecord | None:
         with self._lock:

@@ -75,7 +75,7 @@ class Direct(Node[DirectConfig]):
                 agent=agent,
                 path=output.path,
                 raw=output.raw,
-                note=output.error or "",
+                error=output.error,
                 started_at=output.started_at,
                 ended_at=output.ended_at,
             ).model_dump()

@@ -100,8 +100,9 @@ class Merge(Node[MergeConfig]):
                 messages, schema=schema, schema_name="merge", max_tokens=tokens_for(self.config.rationale_chars, 2)
             )
         except BackendError as exc:
-            decision = fallback_decision(outputs, context.priority, node=self.node_id, note=f"merge call failed: {exc}")
-            return {"decision": decision.model_copy(update={"agent": agent, **calls.stamp()}).model_dump()}
+            decision = fallback_decision(outputs, context.priority, node=self.node_id, note="merge call failed")
+            update = {"agent": agent, "error": str(exc), **calls.stamp()}
+            return {"decision": decision.model_copy(update=update).model_dump()}
         answer, path, _ = read_choice(completion.text, item)
         common = {"agent": agent, "raw": completion.text, **calls.stamp()}
         if answer is not None:

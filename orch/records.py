@@ -19,6 +19,7 @@ __all__ = [
     "Decision",
     "FeedbackRecord",
     "ItemResult",
+    "ItemStatus",
     "Observation",
     "ParsePath",
     "RoutingDecision",
@@ -36,6 +37,12 @@ ParsePath = Literal[
     "invalid",  # nothing readable: counted as invalid, never mapped to an option
     "error",  # the call itself failed (timeout, refused connection, 5xx)
 ]
+
+
+ItemStatus = Literal["ok", "degraded", "failed"]
+"""`ok`: every call succeeded. `degraded`: some call failed but an answer was still decided (an
+analyst missing, a merge that fell back to the vote). `failed`: calls failed and no answer was
+decided — never stored as a finished result, so the next run retries the item."""
 
 
 class Completion(BaseModel):
@@ -135,6 +142,8 @@ class Decision(BaseModel):
     tally: dict[str, float] = Field(default_factory=dict)
     """Votes (or confidence-weighted votes) per answer behind a vote or a fallback."""
     note: str = ""
+    error: str | None = None
+    """Why the deciding call failed, when it did (the decision then fell back, or has no answer)."""
     usage: Usage = Usage()
     started_at: float = 0.0
     ended_at: float = 0.0
@@ -196,7 +205,7 @@ class ItemResult(BaseModel):
     graph: str
     answer: str | None
     correct: bool | None
-    """None when the item has no gold answer."""
+    """None when the item has no gold answer, or failed (a failure is not scored as a wrong answer)."""
     decision: Decision
     analyses: list[AgentOutput]
     """In (agent id, slot) order, whatever order the calls finished in."""
@@ -215,6 +224,9 @@ class ItemResult(BaseModel):
     """The router's decision for this item, if routed."""
     feedback: FeedbackRecord | None = None
     """The observations the router learned from this item, if routed."""
+    status: ItemStatus = "ok"
+    failures: list[str] = Field(default_factory=list)
+    """One reason per failed call (`agent: why`), for a degraded or failed item."""
 
     @property
     def valid(self) -> bool:

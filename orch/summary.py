@@ -45,8 +45,13 @@ class AgentSummary(BaseModel):
 class RunSummary(BaseModel):
     items: int
     graded: int
+    """Items with a gold answer that were answered (failed items are no answer, right or wrong)."""
     correct: int
     invalid: int
+    degraded: int
+    """Answered although some call failed (an analyst missing, a merge that fell back)."""
+    failed: int
+    """Calls failed and no answer was decided."""
     accuracy: float | None
     accuracy_ci_low: float | None
     accuracy_ci_high: float | None
@@ -73,6 +78,8 @@ class RunSummary(BaseModel):
             "accuracy_ci_high": self.accuracy_ci_high,
             "invalid_rate": self.invalid_rate,
             "items": self.items,
+            "degraded_items": self.degraded,
+            "failed_items": self.failed,
             "latency_ms_mean": self.latency_ms_mean,
             "latency_ms_p50": self.latency_ms_p50,
             "latency_ms_p95": self.latency_ms_p95,
@@ -124,7 +131,7 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
     import numpy as np
 
     n = len(results)
-    graded = [r for r in results if r.correct is not None]
+    graded = [r for r in results if r.correct is not None and r.status != "failed"]
     latencies = np.array([r.model_ms for r in results]) if results else np.zeros(1)
     agents = _agent_summaries(results)
     methods: dict[str, int] = {}
@@ -137,11 +144,13 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
         items=n,
         graded=len(graded),
         correct=correct,
-        invalid=sum(not r.valid for r in results),
+        invalid=sum(not r.valid and r.status != "failed" for r in results),
+        degraded=sum(r.status == "degraded" for r in results),
+        failed=sum(r.status == "failed" for r in results),
         accuracy=correct / len(graded) if graded else None,
         accuracy_ci_low=low,
         accuracy_ci_high=high,
-        invalid_rate=sum(not r.valid for r in results) / per_item,
+        invalid_rate=sum(not r.valid and r.status != "failed" for r in results) / per_item,
         latency_ms_mean=float(latencies.mean()),
         latency_ms_p50=float(np.percentile(latencies, 50)),
         latency_ms_p95=float(np.percentile(latencies, 95)),
@@ -166,6 +175,8 @@ def item_row(result: ItemResult) -> dict[str, object]:
         "gold": result.item.answer or "",
         "answer": result.answer or "",
         "correct": result.correct,
+        "status": result.status,
+        "failures": "; ".join(result.failures),
         "method": result.decision.method,
         "merge_path": result.decision.path or "",
         "merger": result.decision.agent or "",

@@ -125,6 +125,10 @@ class Tracker:
         clean = {metric_key(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
         self._best_effort("log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id))
 
+    def end_as_failed(self, run_id: str) -> None:
+        """Mark a finished run FAILED: it has items whose calls failed (a re-run resumes it)."""
+        self._best_effort("mark the run failed", lambda: mlflow.MlflowClient().set_terminated(run_id, "FAILED"))
+
     def set_tags(self, tags: Mapping[str, object]) -> None:
         """Tags, unlike params, may change: what is only known once a run's items are in."""
         clean = [RunTag(metric_key(k), str(v)[:5000]) for k, v in tags.items()]
@@ -177,6 +181,9 @@ class Tracker:
             def finish(result: Any) -> None:
                 span.set_outputs({"answer": result.answer, "correct": result.correct, "method": result.decision.method})
                 span.set_attributes({"answer": result.answer or "", "correct": str(result.correct)})
+                if result.status == "failed":  # the Traces view shows it as an error, with the reasons
+                    span.set_status("ERROR")
+                    span.set_attributes({"failures": "; ".join(result.failures)})
                 mlflow.update_current_trace(
                     tags={"item_id": item.id, "graph": result.graph, "correct": str(result.correct)}
                 )

@@ -321,3 +321,49 @@ def test_a_graph_built_in_python_is_evaluated_like_its_yaml(setup: dict[str, Any
     assert len(setup["requests"]) == calls  # the same graph: every result is reused
     assert from_yaml.markdown == from_python.markdown
     assert [r.name for r in from_python.report.rows][-1] == "my-orch"
+
+
+def test_failed_calls_are_failures_not_answers_and_a_rerun_retries_only_them(tmp_path: Path) -> None:
+    """An endpoint that fails is no "invalid" answer: its items are stored as failures, left out of the
+    comparison, the runs are marked FAILED, and the same command retries exactly those items."""
+    broken = {"m-weak"}
+
+    def answer(model: str, enum: list[str]) -> str:
+        if model in broken:
+            raise ConnectionError("the endpoint is down")  # the server drops the connection
+        return ANSWERS[model] if ANSWERS[model] in enum else enum[0]
+
+    with fake_openai(answer) as server:
+        pool = tmp_path / "pool.yaml"
+        pool.write_text(
+            "agents:\n"
+            + "".join(
+                f"  - {{id: {a}, model: m-{a}, base_url: '{server['base_url']}', max_retries: 0}}\n"
+                for a in ("strong", "weak")
+            )
+            + "roles: {merger: strong}\n"
+        )
+        data = tmp_path / "quiz.jsonl"
+        data.write_text(
+            "".join(json.dumps({"question": f"Q{i}?", "options": ["a", "b"], "answer": "B"}) + "\n" for i in range(4))
+        )
+        req = EvalRequest(benchmark=str(data), sample="all", systems="single:strong,single:weak,vote")
+        first = evaluate(req, pool=pool)
+        assert first.failed == {"single:strong": 0, "single:weak": 4, "vote": 0}
+        assert first.degraded == {"single:strong": 0, "single:weak": 0, "vote": 4}  # voted without weak
+        assert first.report.n_items == 0 and any("4 item(s) failed" in note for note in first.report.notes)
+        client = MlflowClient()
+        assert client.get_run(first.record.parent_run_id).info.status == "FAILED"
+        store = ResultStore(get_settings().state_dir / "evals.sqlite")
+        rows = store._db.execute("SELECT reasons, attempts FROM failures").fetchall()
+        assert len(rows) == 4 and all(attempts == 1 and "weak:" in reasons for reasons, attempts in rows)
+        assert first.record.status == "incomplete"
+        calls = len(server["requests"])
+
+        broken.clear()  # the endpoint is back: the same command answers only what failed
+        second = evaluate(req, pool=pool)
+        assert len(server["requests"]) - calls == 4  # single:weak's four items, nothing else
+        assert second.failed_items == 0 and second.report.n_items == 4
+        assert second.record.status == "finished"
+        assert client.get_run(second.record.parent_run_id).info.status == "FINISHED"
+        assert store._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # answered since

@@ -144,3 +144,29 @@ def test_results_stored_before_the_records_module_still_load(item: Item) -> None
     }
     result = ItemResult.model_validate(old)
     assert result.wall_ms == 12.5 and result.routing.merger == "mid" and result.feedback.observations[0].agent == "mid"
+
+
+def test_items_whose_calls_failed_are_labelled_degraded_or_failed(pool_config, item: Item, scripted_pool) -> None:
+    import httpx
+    import openai
+
+    def down(*_: object) -> Exception:
+        return openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+
+    pool, _ = scripted_pool(strong=analyst("C"), mid=down, weak=analyst("C"))
+    with Session("orch", pool_config).start(pool) as runner:
+        degraded = runner.invoke(item)
+    assert (degraded.status, degraded.answer) == ("degraded", "C")
+    assert [f.split(":")[0] for f in degraded.failures] == ["mid"]
+
+    pool, _ = scripted_pool(strong=down, mid=down, weak=down)
+    with Session("single", pool_config).start(pool) as runner:
+        failed = runner.invoke(item)
+    assert (failed.status, failed.answer, failed.correct) == ("failed", None, None)  # not scored as wrong
+    assert failed.failures and failed.failures[0].startswith("strong: ")
+    assert summarize([degraded, failed]).model_dump(include={"graded", "degraded", "failed", "invalid"}) == {
+        "graded": 1,
+        "degraded": 1,
+        "failed": 1,
+        "invalid": 0,
+    }

@@ -63,11 +63,15 @@ class GraphRunner:
     def _result(self, item: Item, state: dict[str, Any], wall_ms: float) -> ItemResult:
         decision = Decision.model_validate(state["decision"])
         analyses = analyses_of(state)
+        failures = [f"{a.agent}: {a.error}" for a in analyses if a.path == "error"]
+        if decision.error:
+            failures.append(f"{decision.agent or decision.node}: {decision.error}")
+        status = "ok" if not failures else ("failed" if decision.answer is None else "degraded")
         return ItemResult(
             item=item,
             graph=self.name,
             answer=decision.answer,
-            correct=None if item.answer is None else decision.answer == item.answer,
+            correct=None if item.answer is None or status == "failed" else decision.answer == item.answer,
             decision=decision,
             analyses=analyses,
             panel=self.context.panel_for(state),
@@ -78,6 +82,8 @@ class GraphRunner:
             usage=sum((a.usage for a in analyses), Usage()) + decision.usage,
             routing=RoutingDecision.model_validate(state["routing"]) if state.get("routing") else None,
             feedback=FeedbackRecord.model_validate(state["feedback"]) if state.get("feedback") else None,
+            status=status,
+            failures=failures,
         )
 
     def invoke(self, item: Item) -> ItemResult:

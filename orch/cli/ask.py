@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orch.cli.options import ConfigOpt, GraphOpt, JsonOpt, RouterOpt
-from orch.cli.render import analyses_table, analysis_notes, console, decision_lines
+from orch.cli.render import analyses_table, analysis_notes, console, decision_lines, end_of_run
 
 if TYPE_CHECKING:
     from orch.items import Item
@@ -88,10 +88,15 @@ def ask(
     result = outcome.result
     if as_json:
         print(result.model_dump_json(indent=2))
+        if result.status == "failed":
+            raise typer.Exit(1)
         return
     console.print(analyses_table(result))
     for line in analysis_notes(result, width=max(40, console.width - 20)):
         console.print(line)
     for line in decision_lines(result):
         console.print(line)
+    for failure in result.failures:
+        console.print(f"[red]failed call: {failure}[/]")
     console.print(f"[dim]MLflow run {outcome.run_id} in {outcome.tracking_uri} — open it with `orch ui`[/]")
+    end_of_run(1, int(result.status == "degraded"), int(result.status == "failed"))

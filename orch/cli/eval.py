@@ -11,8 +11,8 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from orch.cli.options import ConcurrencyOpt, ConfigOpt
-from orch.cli.render import console, progress_bar
+from orch.cli.options import ConcurrencyOpt, ConfigOpt, MaxFailedOpt
+from orch.cli.render import console, end_of_run, progress_bar
 
 if TYPE_CHECKING:
     from orch.eval.datasets import ColumnMapping
@@ -144,6 +144,7 @@ def evaluate_command(
     trace_rate: TraceRateOpt = None,
     column: MapOpt = None,
     config: ConfigOpt = None,
+    max_failed: MaxFailedOpt = 0.0,
 ) -> None:
     """Run or resume an evaluation; one MLflow parent run, one nested run per system."""
     if ctx.invoked_subcommand is not None:
@@ -170,6 +171,8 @@ def evaluate_command(
     with progress_bar("acc") as progress:
         outcome = orch.evaluate(request, pool=config, hooks=_progress_hooks(progress))
     _print_outcome(outcome, time.perf_counter() - started)
+    runs = len(outcome.sample) * len(outcome.failed)
+    end_of_run(runs, sum(outcome.degraded.values()), outcome.failed_items, max_failed=max_failed)
 
 
 def _progress_hooks(progress: Progress) -> EvalHooks:

@@ -19,6 +19,7 @@ __all__ = [
     "analysis_notes",
     "console",
     "decision_lines",
+    "end_of_run",
     "items_table",
     "progress_bar",
     "summary_lines",
@@ -152,6 +153,21 @@ def items_table(results: Sequence[ItemResult]) -> Table:
             f"{r.model_ms / 1000:.1f}",
         )
     return table
+
+
+def end_of_run(items: int, degraded: int, failed: int, *, max_failed: float = 0.0) -> None:
+    """The run's last line — answered, degraded, failed — and exit code 1 when more items failed
+    than `max_failed` (a share) allows: a failure is never an answer, and scripts must see it."""
+    import typer
+
+    answered = items - failed
+    colour = "red" if failed else ("yellow" if degraded else "green")
+    console.print(
+        f"[{colour}]{answered} of {items} item(s) answered ({degraded} degraded: some call failed), "
+        f"{failed} failed[/]" + (" — run the same command again to retry the failed items" if failed else "")
+    )
+    if failed and failed > max_failed * items:
+        raise typer.Exit(1)
 
 
 def summary_lines(summary: RunSummary) -> list[str]:

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt, RouterOpt
-from orch.cli.render import console, items_table, progress_bar, summary_lines
+from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt, MaxFailedOpt, RouterOpt
+from orch.cli.render import console, end_of_run, items_table, progress_bar, summary_lines
 
 if TYPE_CHECKING:
     from orch.items import Item
@@ -36,6 +36,7 @@ def run(
     config: ConfigOpt = None,
     router: RouterOpt = "default",
     concurrency: ConcurrencyOpt = 1,
+    max_failed: MaxFailedOpt = 0.0,
 ) -> None:
     """Run a graph over the first N MMLU test items (official order: subjects A–Z) and log it to MLflow."""
     import orch
@@ -65,3 +66,5 @@ def run(
     for line in summary_lines(outcome.summary):
         console.print(line)
     console.print(f"[dim]MLflow run {outcome.run_id} in {outcome.tracking_uri}. See it with: orch ui[/]")
+    summary = outcome.summary
+    end_of_run(summary.items, summary.degraded, summary.failed, max_failed=max_failed)
