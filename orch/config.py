@@ -8,10 +8,12 @@ endpoint works by giving an agent a `base_url` instead of `local`.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orch.errors import ConfigError, did_you_mean
 from orch.settings import get_settings
@@ -19,6 +21,7 @@ from orch.yamlio import load_model, load_yaml_mapping
 
 __all__ = [
     "DEFAULT_POOL_PATH",
+    "ENV_NAME",
     "AgentConfig",
     "LocalServersConfig",
     "PoolConfig",
@@ -30,11 +33,15 @@ DEFAULT_POOL_PATH = Path(__file__).with_name("pool.yaml")
 
 _AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""What an environment variable's name looks like; anything else in `api_key_env` is likely a pasted key."""
+
 
 class AgentConfig(BaseModel):
     """One model the pool can call."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a key pasted into api_key_env must not reach a ValidationError's text
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     id: str = Field(pattern=_AGENT_ID)
     """Name used in specs, tables and MLflow; analyses are ordered by it before merging."""
@@ -61,6 +68,30 @@ class AgentConfig(BaseModel):
     `none` asks for JSON in the prompt only, for endpoints that reject response_format."""
     extra_body: dict[str, object] = Field(default_factory=dict)
     """Extra JSON fields for every request (e.g. llama.cpp's `cache_prompt`)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """Catch `base_url: api.openai.com` here, not as a connection error on every call."""
+        try:
+            parts = urlsplit(value) if value is not None else None
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = None
+        if value is not None and (parts is None or parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://api.openai.com/v1")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        """The field names a variable; a value that is not a name is likely the key itself, never echoed."""
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(
+                "must name an environment variable (it looks like a key itself; the value is not shown)"
+                if value
+                else "must name an environment variable (leave it out for an endpoint without a key)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> AgentConfig:
@@ -90,7 +121,7 @@ class LocalServersConfig(BaseModel):
 class PoolConfig(BaseModel):
     """Agents plus who analyses and who merges by default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # as in AgentConfig
 
     seed: int = 1234
     """Sent with every request; backends that honour it (llama.cpp does) become repeatable."""
