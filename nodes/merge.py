@@ -42,8 +42,15 @@ class MergeConfig(NodeConfig):
 
 
 def render_analyses(
-    outputs: Sequence[AgentOutput], item: Item, *, anonymise: bool, show_confidence: bool, show_notes: bool
+    outputs: Sequence[AgentOutput],
+    item: Item,
+    *,
+    anonymise: bool,
+    show_confidence: bool,
+    show_notes: bool,
+    missing: int = 0,
 ) -> str:
+    """The analyses as the merger reads them; `missing` analysts whose calls failed are said to be missing."""
     blocks = []
     for number, output in enumerate(outputs, start=1):
         name = f"Analyst {number}" if anonymise else f"Analyst {output.agent}"
@@ -60,7 +67,10 @@ def render_analyses(
         if output.reasoning:
             lines += [f"Reasoning: {output.reasoning}"]
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) if blocks else "(no analyses were produced)"
+    text = "\n\n".join(blocks) if blocks else "(no analyses were produced)"
+    if missing:
+        text += f"\n\n({missing} more analyst{'s' * (missing > 1)} could not be reached: their analyses are missing.)"
+    return text
 
 
 def fallback_decision(outputs: Sequence[AgentOutput], priority: Sequence[str], *, node: str, note: str) -> Decision:
@@ -80,7 +90,8 @@ class Merge(Node[MergeConfig]):
 
         context = context_of(runtime, self.node_id)
         item = item_of(state)
-        outputs = [o for o in analyses_of(state) if o.path != "error"]
+        everything = analyses_of(state)
+        outputs = [o for o in everything if o.path != "error"]
         agent = context.agent_for(self.config.agent, state)
         rendered = render_analyses(
             outputs,
@@ -88,6 +99,7 @@ class Merge(Node[MergeConfig]):
             anonymise=self.config.anonymise,
             show_confidence=self.config.show_confidence,
             show_notes=self.config.show_notes,
+            missing=len(everything) - len(outputs),
         )
         messages = [
             SystemMessage(merge_system(item, rationale_chars=self.config.rationale_chars)),

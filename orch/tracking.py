@@ -82,7 +82,7 @@ class Tracker:
     ) -> Iterator[str]:
         """Open a run, or reopen `run_id` to resume it (strict: failures raise before any model call).
 
-        The run ends FAILED if an exception escapes (Ctrl-C included) and FINISHED otherwise.
+        The run ends KILLED on Ctrl-C or `kill`, FAILED if another exception escapes, and FINISHED otherwise.
         """
         experiment_id = mlflow.set_experiment(experiment).experiment_id
         self._configure_tracing()
@@ -90,16 +90,22 @@ class Tracker:
             run_context = mlflow.start_run(run_id=run_id, nested=nested)
         else:
             run_context = mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested)
-        with run_context as run:
-            self.run_id, self.experiment_id = run.info.run_id, experiment_id
-            try:
-                yield run.info.run_id
-            finally:
-                # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
-                # nested run's traces must be written before their assessments can be
-                if not nested or self._assessments:
-                    self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
-                self._log_assessments()
+        try:
+            with run_context as run:
+                self.run_id, self.experiment_id = run.info.run_id, experiment_id
+                try:
+                    yield run.info.run_id
+                finally:
+                    # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
+                    # nested run's traces must be written before their assessments can be
+                    if not nested or self._assessments:
+                        self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
+                    self._log_assessments()
+        except KeyboardInterrupt:
+            self._best_effort(
+                "mark the run killed", lambda: mlflow.MlflowClient().set_terminated(run.info.run_id, "KILLED")
+            )
+            raise
 
     def _configure_tracing(self) -> None:
         enabled = self.settings.tracing.enabled

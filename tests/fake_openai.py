@@ -44,6 +44,9 @@ def fake_openai(answer: Answerer) -> Iterator[dict[str, Any]]:
         def log_message(self, *args: object) -> None:
             pass
 
+        def do_GET(self) -> None:  # no /v1/models here: the pool's preflight treats 404 as "cannot check"
+            self.send_error(404)
+
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:

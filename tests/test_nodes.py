@@ -173,6 +173,7 @@ def test_merge_ignores_failed_analyses(scripted_pool, item: Item) -> None:
     run(Merge("merge", MergeConfig()), state, pool)
     prompt = models["strong"].calls[0]["messages"][1].content
     assert "Analyst 2" not in prompt and "Analyst 1 proposes: C" in prompt
+    assert "(1 more analyst could not be reached: their analyses are missing.)" in prompt
 
 
 # -- direct, vote, decompose ------------------------------------------------------------------

@@ -57,14 +57,20 @@ class AgentPool:
     ) -> AgentPool:
         """Start one llama.cpp server per distinct local model among `agent_ids` and build clients.
 
-        With a replaying `cache`, no server starts: every call must come from the cache.
+        With a replaying `cache`, no server starts: every call must come from the cache. Otherwise
+        every remote endpoint is checked first (reachable, key accepted, model served), so a wrong
+        URL or key is one line before the first item, not a failure on every call.
 
         Raises:
-            ConfigError: an agent id is unknown, or a local model is not installed.
-            BackendError: a server failed to start (its log file is named).
+            ConfigError: an agent id is unknown, a local model is not installed, or a key is unset.
+            BackendError: a server failed to start (its log file is named), or an endpoint failed its check.
         """
+        from orch.backends.preflight import check_endpoints
+
         offline = cache is not None and cache.replay
         agents = [cls._known(config, agent_id) for agent_id in sorted(set(agent_ids))]
+        if not offline:
+            check_endpoints(config, [a.id for a in agents])
         local = _resolve_local(config, agents, source)
         servers = _start_servers(config, local, log_dir, offline=offline)
         try:

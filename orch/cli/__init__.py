@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -33,10 +34,25 @@ app.add_typer(models_app, name="models")
 app.add_typer(router_app, name="router")
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Entry point: a user's mistake (`OrchError`) is one line on stderr and exit code 2."""
+    """Entry point: a user's mistake (`OrchError`) is one line on stderr and exit code 2.
+
+    `kill` (SIGTERM) stops a command as Ctrl-C does: results so far are kept, servers stop, the
+    MLflow runs end KILLED and the same command resumes; either way the last line says so (exit 130).
+    """
+    signal.signal(signal.SIGTERM, _stop)
     try:
         app()
     except OrchError as exc:
         print(f"orch: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except SystemExit as exc:
+        if exc.code == 130:  # Typer's exit for KeyboardInterrupt
+            print(
+                "orch: interrupted; finished results are kept — run the same command again to resume", file=sys.stderr
+            )
+        raise

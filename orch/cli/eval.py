@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,15 +26,6 @@ eval_app = typer.Typer(
     help="Compare systems (single agents, CoT, vote, ORCH, self-consistency, any graph) on a benchmark sample.",
     invoke_without_command=True,
 )
-
-
-def _interrupt_on_sigterm() -> None:
-    """`kill` stops an evaluation like Ctrl-C does: results so far are kept, servers stop, runs resume."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def report_table(report: EvalReport) -> Table:
@@ -153,7 +143,6 @@ def evaluate_command(
         raise typer.BadParameter("give --benchmark (or a subcommand: report, list)", param_hint="--benchmark")
     import orch
 
-    _interrupt_on_sigterm()
     request = orch.EvalRequest(
         benchmark=benchmark,
         sample=sample,
