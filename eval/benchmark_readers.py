@@ -96,6 +96,8 @@ def gsm8k_dataset(path: Path, _: None) -> Dataset:
 def custom_dataset(path: Path, mapping: ColumnMapping) -> Dataset:
     """Your own file in any supported format, read through its `ColumnMapping`."""
     columns, rows = READERS[path.suffix.lower()](path, mapping.columns)
+    if not rows:
+        raise DatasetError(path, None, "no rows")  # before the column check: an empty file has no columns
     numeric_hint = {mapping.options: "; set options to None if every question is numeric"}
     require_columns(path, columns, mapping.columns, numeric_hint if isinstance(mapping.options, str) else {})
     items = [_custom_item(path, where, index, row, mapping) for index, (where, row) in enumerate(rows)]

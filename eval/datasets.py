@@ -147,6 +147,8 @@ _Reader = Callable[[Path, Any], Dataset]
 
 
 def _load(reader: _Reader, path: Path, missing: str, arg: Hashable = None) -> Dataset:
+    if path.is_dir():
+        raise DatasetError(path, None, "is a folder, not a file; give the path of a .jsonl, .csv or .parquet file")
     if not path.is_file():
         raise DatasetError(path, None, missing)
     stat = path.stat()

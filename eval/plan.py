@@ -70,7 +70,11 @@ class EvalPlan:
             self.dataset = load_benchmark(benchmark, request.mapping)
         else:
             self.dataset = items_dataset(list(benchmark))
-        exclude = sample(self.dataset, request.exclude_sample, request.seed).ids if request.exclude_sample else ()
+        exclude = (
+            sample(self.dataset, request.exclude_sample, request.seed, option="--exclude-sample").ids
+            if request.exclude_sample
+            else ()
+        )
         self.sample: Sample = sample(self.dataset, request.sample, request.seed, exclude=exclude)
         if isinstance(pool, PoolConfig):
             self.pool_config, self.pool_source, self.pool_hash = pool, "<given>", pool_fingerprint(pool)

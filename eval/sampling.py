@@ -121,8 +121,11 @@ class Sample:
         }
 
 
-def parse_sample(spec: str) -> SamplePreset:
+def parse_sample(spec: str, option: str = "--sample") -> SamplePreset:
     """Read a preset string: `paper`, `paper:N`, `stratified:N`, `first:N` or `all`.
+
+    Args:
+        option: what the error names as the place of the value (`--exclude-sample` for that option).
 
     Raises:
         DatasetError: anything else (lists the valid forms, suggests the closest kind).
@@ -130,15 +133,15 @@ def parse_sample(spec: str) -> SamplePreset:
     kind, colon, count = spec.strip().partition(":")
     kinds = get_args(PresetKind)
     if kind not in kinds:
-        raise DatasetError("--sample", None, f"unknown preset {spec!r}; {_FORMS}.{did_you_mean(kind, kinds)}")
+        raise DatasetError(option, None, f"unknown preset {spec!r}; {_FORMS}.{did_you_mean(kind, kinds)}")
     if not colon:
         if kind in ("stratified", "first"):
-            raise DatasetError("--sample", None, f"{spec!r} needs a size such as {kind}:100; {_FORMS}")
+            raise DatasetError(option, None, f"{spec!r} needs a size such as {kind}:100; {_FORMS}")
         return SamplePreset(kind)
     if kind == "all":
-        raise DatasetError("--sample", None, f"{spec!r}: 'all' takes no size; {_FORMS}")
+        raise DatasetError(option, None, f"{spec!r}: 'all' takes no size; {_FORMS}")
     if not re.fullmatch(r"[0-9]+", count) or int(count) == 0:
-        raise DatasetError("--sample", None, f"{spec!r}: N must be a positive whole number; {_FORMS}")
+        raise DatasetError(option, None, f"{spec!r}: N must be a positive whole number; {_FORMS}")
     return SamplePreset(kind, int(count))
 
 
@@ -147,7 +150,14 @@ def sample_key(dataset_sha256: str, seed: int, item_id: str) -> str:
     return hashlib.sha256(f"{dataset_sha256}:{seed}:{item_id}".encode()).hexdigest()
 
 
-def sample(dataset: Dataset, preset: SamplePreset | str, seed: int = 0, *, exclude: Iterable[str] = ()) -> Sample:
+def sample(
+    dataset: Dataset,
+    preset: SamplePreset | str,
+    seed: int = 0,
+    *,
+    exclude: Iterable[str] = (),
+    option: str = "--sample",
+) -> Sample:
     """Pick items of `dataset` by `preset` (see the module docstring), hash-stable under `seed`.
 
     Args:
@@ -156,6 +166,7 @@ def sample(dataset: Dataset, preset: SamplePreset | str, seed: int = 0, *, exclu
         seed: another seed gives another, equally stable sample.
         exclude: item ids removed before sampling, e.g. a reported sample's ids when you draw a
             development split that must not overlap it.
+        option: the option errors name as the place of the preset (e.g. `--exclude-sample`).
 
     Raises:
         DatasetError: a bad preset, `paper` on a dataset it is not defined for, more items asked
@@ -163,7 +174,7 @@ def sample(dataset: Dataset, preset: SamplePreset | str, seed: int = 0, *, exclu
     """
     if isinstance(exclude, str):
         raise TypeError("exclude takes an iterable of item ids, not a single string")
-    preset = parse_sample(preset) if isinstance(preset, str) else preset
+    preset = parse_sample(preset, option) if isinstance(preset, str) else preset
     excluded = frozenset(exclude)
     unknown = sorted(excluded - {item.id for item in dataset.items})
     if unknown:
@@ -177,12 +188,12 @@ def sample(dataset: Dataset, preset: SamplePreset | str, seed: int = 0, *, exclu
     elif preset.kind == "first":
         n = preset.n or 0
         if n > len(pool):
-            raise DatasetError("--sample", None, too_many)
+            raise DatasetError(option, None, too_many)
         chosen = pool[:n]
     else:
         if preset.kind == "stratified" and (preset.n or 0) > len(pool):
-            raise DatasetError("--sample", None, too_many)
-        chosen, strata = _stratified(dataset, pool, preset, seed, after)
+            raise DatasetError(option, None, too_many)
+        chosen, strata = _stratified(dataset, pool, preset, seed, after, option)
     return Sample(
         dataset=dataset.name,
         dataset_sha256=dataset.sha256,
@@ -195,11 +206,11 @@ def sample(dataset: Dataset, preset: SamplePreset | str, seed: int = 0, *, exclu
 
 
 def _stratified(
-    dataset: Dataset, pool: list[Item], preset: SamplePreset, seed: int, after: str
+    dataset: Dataset, pool: list[Item], preset: SamplePreset, seed: int, after: str, option: str = "--sample"
 ) -> tuple[list[Item], tuple[tuple[str | None, int], ...]]:
     """`paper` and `stratified`: the smallest-key items of each stratum, by the stratum's share."""
     if preset.kind == "paper":
-        labels, n = _paper_strata(dataset), preset.n or PAPER_SIZE
+        labels, n = _paper_strata(dataset, option), preset.n or PAPER_SIZE
     else:
         labels = (*dataset.categories, *((None,) if any(i.category is None for i in pool) else ()))
         n = preset.n or 0
@@ -214,7 +225,7 @@ def _stratified(
     for label, share, size in zip(labels, shares, sizes, strict=True):
         if share > size:
             message = f"'{preset}' needs {share} items of {label!r} but {dataset.name} has only {size}{after}"
-            raise DatasetError("--sample", None, message)
+            raise DatasetError(option, None, message)
         ranked = sorted(groups[label], key=lambda item: (sample_key(dataset.sha256, seed, item.id), item.id))
         picked.update(item.id for item in ranked[:share])
     return [item for item in pool if item.id in picked], tuple(zip(labels, shares, strict=True))
@@ -237,26 +248,24 @@ def _spread(n: int, capacities: list[int]) -> list[int]:
     return shares
 
 
-def _paper_strata(dataset: Dataset) -> tuple[str | None, ...]:
+def _paper_strata(dataset: Dataset, option: str = "--sample") -> tuple[str | None, ...]:
     if dataset.name == "mmlu":
         missing = [s for s in PAPER_MMLU_SUBJECTS if s not in dataset.categories]
         if missing:
-            raise DatasetError(
-                "--sample", None, f"'paper' needs the MMLU subjects {missing}, missing from {dataset.name}"
-            )
+            raise DatasetError(option, None, f"'paper' needs the MMLU subjects {missing}, missing from {dataset.name}")
         return PAPER_MMLU_SUBJECTS
     if dataset.name in ("mmlu-pro", "mmlu-pro-validation"):
         counts = Counter(item.category for item in dataset.items if item.category is not None)
         largest = sorted(counts, key=lambda category: (-counts[category], category))[:_PAPER_STRATA]
         if len(largest) < _PAPER_STRATA:
             raise DatasetError(
-                "--sample", None, f"'paper' needs {_PAPER_STRATA} categories but {dataset.name} has {len(largest)}"
+                option, None, f"'paper' needs {_PAPER_STRATA} categories but {dataset.name} has {len(largest)}"
             )
         return tuple(sorted(largest))
     if dataset.name == "gsm8k":
         return ("gsm8k",)  # every GSM8K item's category: one stratum
     raise DatasetError(
-        "--sample", None, f"'paper' is defined for mmlu, mmlu-pro and gsm8k, not {dataset.name!r}; use stratified:N"
+        option, None, f"'paper' is defined for mmlu, mmlu-pro and gsm8k, not {dataset.name!r}; use stratified:N"
     )
 
 

@@ -62,7 +62,10 @@ class GraphSpec(BaseModel):
 
     @classmethod
     def from_file(cls, path: Path) -> GraphSpec:
-        return cls.from_dict(load_yaml_mapping(path, SpecError), source=path)
+        data = load_yaml_mapping(path, SpecError)
+        if not data:
+            raise SpecError(path, None, "empty graph spec; it needs name, nodes and edges (see `orch graph show orch`)")
+        return cls.from_dict(data, source=path)
 
     @classmethod
     def from_text(cls, text: str, source: str = "<spec>") -> GraphSpec:

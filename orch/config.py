@@ -141,7 +141,7 @@ class PoolConfig(BaseModel):
         ids = [a.id for a in self.agents]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
-            raise ValueError(f"duplicate agent id {dup!r}")
+            raise ValueError(f"agents: duplicate agent id {dup!r}")
         for agent_id in self.panel:
             if agent_id not in ids:
                 raise ValueError(f"panel: unknown agent {agent_id!r}.{did_you_mean(agent_id, ids)} Agents: {ids}")

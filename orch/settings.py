@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orch.errors import ConfigError
 
 __all__ = ["OrchSettings", "get_settings"]
 
@@ -38,6 +40,19 @@ class OrchSettings(BaseSettings):
     mlflow_config: Path = Path("mlflow.yaml")
     """MLflow settings file; a missing file means MLflow's own defaults."""
 
+    @field_validator("state_dir")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        """Fail here, before any run is opened, rather than when the first result is stored."""
+        for path in (value, *value.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise ValueError(
+                        f"{str(path)!r} is a file, not a folder; point it at a folder (created if missing)"
+                    )
+                break
+        return value
+
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.home / "models"
@@ -48,5 +63,14 @@ class OrchSettings(BaseSettings):
 
 
 def get_settings() -> OrchSettings:
-    """Read the settings afresh, so a test's environment override takes effect."""
-    return OrchSettings()
+    """Read the settings afresh, so a test's environment override takes effect.
+
+    Raises:
+        ConfigError: an `ORCH_*` variable holds a bad value (names the variable).
+    """
+    try:
+        return OrchSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "ORCH_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError("environment", name, first["msg"].removeprefix("Value error, ")) from exc

@@ -245,13 +245,13 @@ def test_preflight_skips_local_agents_and_checks_endpoints_at_once(tmp_path: Pat
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("base_url", "not a url", "agents[0].base_url: Value error, must be an http:// or https:// URL with a host"),
-        ("base_url", "ftp://x", "agents[0].base_url: Value error, must be an http:// or https:// URL with a host"),
-        ("base_url", "https:///v1", "agents[0].base_url: Value error, must be an http:// or https:// URL"),
+        ("base_url", "not a url", "agents[0].base_url: must be an http:// or https:// URL with a host"),
+        ("base_url", "ftp://x", "agents[0].base_url: must be an http:// or https:// URL with a host"),
+        ("base_url", "https:///v1", "agents[0].base_url: must be an http:// or https:// URL"),
         (
             "api_key_env",
             "sk-abc123DEF456ghi789",
-            "agents[0].api_key_env: Value error, must name an environment variable",
+            "agents[0].api_key_env: must name an environment variable",
         ),
     ],
 )

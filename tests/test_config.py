@@ -26,10 +26,10 @@ def test_embedded_pool_includes_the_strongest_model_as_merger() -> None:
     ("body", "message"),
     [
         ("agents: []", "agents: Tuple should have at least 1 item"),
-        ("agents: [{id: a, model: m}]", "agents[0]: Value error, give exactly one of base_url"),
-        ("agents: [{id: a, model: m, local: x, base_url: http://h/v1}]", "agents[0]: Value error, give exactly one"),
+        ("agents: [{id: a, model: m}]", "agents[0]: give exactly one of base_url"),
+        ("agents: [{id: a, model: m, local: x, base_url: http://h/v1}]", "agents[0]: give exactly one"),
         ("agents: [{id: a, model: m, local: x, temprature: 0}]", "agents[0].temprature: unknown field"),
-        ("agents: [{id: a, model: m, local: x}, {id: a, model: n, local: y}]", "Value error, duplicate agent id 'a'"),
+        ("agents: [{id: a, model: m, local: x}, {id: a, model: n, local: y}]", "agents: duplicate agent id 'a'"),
         (
             "agents: [{id: alpha, model: m, local: x}]\npanel: [alpah]",
             "panel: unknown agent 'alpah'. Did you mean 'alpha'?",

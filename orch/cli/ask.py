@@ -39,7 +39,8 @@ def _item_from_file(path: Path) -> Item:
         return Item.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise DatasetError(path, ".".join(map(str, first["loc"])) or None, first["msg"]) from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise DatasetError(path, ".".join(map(str, first["loc"])) or None, message) from exc
 
 
 def _the_item(question: str | None, option: list[str] | None, item: Path | None, answer: str | None) -> Item:
