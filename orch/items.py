@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import string
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["LETTERS", "Item"]
+__all__ = ["LETTERS", "MAX_OPTION_CHARS", "MAX_QUESTION_CHARS", "Item"]
 
 LETTERS = string.ascii_uppercase[:10]
 """Option letters A–J: MMLU has 4 options, MMLU-Pro up to 10."""
+
+MAX_QUESTION_CHARS = 50_000
+"""Far above any benchmark question (GSM8K and MMLU-Pro stay under 5,000) and far below what would
+bloat every store a run writes: a 60 MB question is an input error, not a 300 MB mlflow.db."""
+MAX_OPTION_CHARS = 5_000
 
 
 class Item(BaseModel):
@@ -20,8 +25,8 @@ class Item(BaseModel):
 
     id: str
     """Stable id within its source, e.g. `mmlu/anatomy/12`."""
-    question: str = Field(min_length=1)
-    options: tuple[str, ...] | None = None
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    options: tuple[Annotated[str, Field(max_length=MAX_OPTION_CHARS)], ...] | None = None
     """Option texts in letter order (A, B, …); None for numeric questions."""
     answer: str | None = None
     """Gold answer: a letter for multiple choice, a normalised number otherwise; None if unknown."""

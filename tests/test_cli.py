@@ -85,3 +85,12 @@ def test_eval_on_your_own_csv_with_a_column_mapping(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "orch: error: --map: question: use FIELD=COLUMN, e.g. question=prompt or options=A,B,C,D"
     )
+
+
+def test_a_huge_question_is_an_input_error_not_a_huge_store(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "huge.json").write_text(json.dumps({"question": "x" * 60_000_000, "options": ["a", "b"]}))
+    done = orch("ask", "--item", "huge.json", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "orch: error: huge.json: question: String should have at most 50000 characters"
