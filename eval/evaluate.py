@@ -35,6 +35,8 @@ class EvalHooks:
     system_started: Callable[[System, int, int], None] = lambda system, total, done: None
     item_done: Callable[[System, ItemResult], None] = lambda system, result: None
     system_finished: Callable[[System, list[ItemResult], int], None] = lambda system, results, calls: None
+    waiting: Callable[[], None] = lambda: None
+    """Another process is running this same evaluation: this one waits, then reuses its results."""
 
 
 @dataclass

@@ -18,6 +18,7 @@ from orch.eval.record import finish_parent, log_parent_params, parent_experiment
 from orch.eval.report import SystemResults
 from orch.eval.store import EvaluationRecord, ResultStore
 from orch.eval.systems import System, self_consistency_graph
+from orch.locks import file_lock
 from orch.mlflow_config import MlflowSettings
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.records import ItemResult
@@ -83,6 +84,13 @@ class Evaluation:
         )
 
     def run(self) -> EvalOutcome:
+        """Run the evaluation, or wait for another process running the same one and then join it:
+        the same command twice never runs the same items twice."""
+        lock = get_settings().state_dir / f"eval-{self.plan.eval_key()[:16]}.lock"
+        with file_lock(lock, on_wait=self.hooks.waiting):
+            return self._run()
+
+    def _run(self) -> EvalOutcome:
         tracker = Tracker(self.mlflow_settings)
         record = self.record(tracker)
         calls_before = self.cache.stats.misses

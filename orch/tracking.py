@@ -21,7 +21,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from mlflow.entities import AssessmentSource, RunTag, SpanType
 
 from orch.errors import OrchError
 from orch.items import Item
+from orch.locks import file_lock
 from orch.mlflow_config import MlflowSettings, load_mlflow_settings
 
 __all__ = ["LoggedRun", "Tracker", "configure_tracking", "logged_run", "metric_key", "search_runs"]
@@ -48,6 +49,14 @@ _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 def metric_key(*parts: str) -> str:
     """A metric or param name within MLflow's allowed characters, parts joined by dots."""
     return ".".join(_METRIC_UNSAFE.sub("_", p) for p in parts)
+
+
+def _store_lock() -> AbstractContextManager[None]:
+    """A cross-process lock beside a local SQLite tracking store; nothing for a server or other store."""
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return nullcontext()
+    return file_lock(Path(f"{uri.removeprefix('sqlite:///')}.lock"))
 
 
 class Tracker:
@@ -84,7 +93,8 @@ class Tracker:
 
         The run ends KILLED on Ctrl-C or `kill`, FAILED if another exception escapes, and FINISHED otherwise.
         """
-        experiment_id = mlflow.set_experiment(experiment).experiment_id
+        with _store_lock():  # two processes creating a fresh SQLite store at once would race its migrations
+            experiment_id = mlflow.set_experiment(experiment).experiment_id
         self._configure_tracing()
         if run_id is not None:
             run_context = mlflow.start_run(run_id=run_id, nested=nested)

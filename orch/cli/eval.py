@@ -184,7 +184,12 @@ def _progress_hooks(progress: Progress) -> EvalHooks:
         k = sum(bool(r.correct) for r in results)
         progress.update(tasks[system.name], acc=f"{k}/{len(results)} = {k / max(len(results), 1):.0%} · {calls} calls")
 
-    return EvalHooks(system_started, item_done, system_finished)
+    def waiting() -> None:
+        progress.console.print(
+            "[yellow]another orch process is running this evaluation: waiting for it, then joining[/]"
+        )
+
+    return EvalHooks(system_started, item_done, system_finished, waiting)
 
 
 def _print_outcome(outcome: EvalOutcome, seconds: float) -> None:
