@@ -120,7 +120,7 @@ class Evaluation:
             tracker.set_tags({"orch.status": record.status})
             self.store.save_evaluation(record)
         if any_failed:
-            tracker.end_as_failed(parent_id)
+            tracker.end_as(parent_id, "FAILED")
         hits = self.cache.stats.hits
         degraded, failed = counts["degraded"], counts["failed"]
         return EvalOutcome(record, plan.sample, report, markdown, calls, hits, systems, degraded, failed)
@@ -208,7 +208,7 @@ class Evaluation:
             self._note_router(system, session, results, router.router_id)
             log_results(tracker, results, calls_made=calls)
         if any(r.status == "failed" for r in results):
-            tracker.end_as_failed(run_id)
+            tracker.end_as(run_id, "FAILED")
         self.hooks.system_finished(system, results, calls)
         return results
 

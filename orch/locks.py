@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-__all__ = ["file_lock"]
+__all__ = ["file_lock", "sqlite_lock"]
 
 
 @contextmanager
@@ -28,3 +28,10 @@ def file_lock(path: Path, *, on_wait: Callable[[], None] | None = None) -> Itera
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def sqlite_lock(uri: str) -> AbstractContextManager[None]:
+    """A lock beside a local SQLite store (`sqlite:///path`); nothing for a server or another store."""
+    if not uri.startswith("sqlite:///"):
+        return nullcontext()
+    return file_lock(Path(f"{uri.removeprefix('sqlite:///')}.lock"))

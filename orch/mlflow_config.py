@@ -3,6 +3,7 @@ importing MLflow, so a bad file is reported before anything heavy loads."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import string
 from pathlib import Path
@@ -45,6 +46,14 @@ class TracingSettings(BaseModel):
     enabled: bool = True
     sample_rate: float = Field(1.0, ge=0.0, le=1.0)
     """Fraction of items traced, chosen by a hash of the item id (the same items every time)."""
+
+    def traces(self, item_id: str) -> bool:
+        """Whether the item with this id is traced."""
+        if not self.enabled or self.sample_rate <= 0:
+            return False
+        if self.sample_rate >= 1:
+            return True
+        return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < self.sample_rate
 
 
 class MlflowSettings(BaseModel):

@@ -15,13 +15,13 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 
-import hashlib
 import json
 import math
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from mlflow.entities import AssessmentSource, RunTag, SpanType
 
 from orch.errors import OrchError
 from orch.items import Item
-from orch.locks import file_lock
+from orch.locks import sqlite_lock
 from orch.mlflow_config import MlflowSettings, load_mlflow_settings
 
 __all__ = ["LoggedRun", "Tracker", "configure_tracking", "logged_run", "metric_key", "search_runs"]
@@ -51,14 +51,6 @@ def metric_key(*parts: str) -> str:
     return ".".join(_METRIC_UNSAFE.sub("_", p) for p in parts)
 
 
-def _store_lock() -> AbstractContextManager[None]:
-    """A cross-process lock beside a local SQLite tracking store; nothing for a server or other store."""
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        return nullcontext()
-    return file_lock(Path(f"{uri.removeprefix('sqlite:///')}.lock"))
-
-
 class Tracker:
     """One MLflow run: params, metrics, the per-item table, artifacts and per-item traces."""
 
@@ -69,6 +61,8 @@ class Tracker:
         self.experiment_id: str | None = None
         self._assessments: list[tuple[str, str, bool]] = []
         """(trace id, gold, correct) of traced items, logged once their traces are written."""
+        self._traced = 0
+        """Items traced since the run was (re)opened: the traces it must find written at the end."""
 
     @property
     def tracking_uri(self) -> str:
@@ -93,13 +87,14 @@ class Tracker:
 
         The run ends KILLED on Ctrl-C or `kill`, FAILED if another exception escapes, and FINISHED otherwise.
         """
-        with _store_lock():  # two processes creating a fresh SQLite store at once would race its migrations
+        with sqlite_lock(mlflow.get_tracking_uri()):  # two processes creating a fresh store would race its migrations
             experiment_id = mlflow.set_experiment(experiment).experiment_id
         self._configure_tracing()
         if run_id is not None:
             run_context = mlflow.start_run(run_id=run_id, nested=nested)
         else:
             run_context = mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested)
+        opened_ms, self._traced = int(time.time() * 1000), 0
         try:
             with run_context as run:
                 self.run_id, self.experiment_id = run.info.run_id, experiment_id
@@ -108,13 +103,12 @@ class Tracker:
                 finally:
                     # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
                     # nested run's traces must be written before their assessments can be
-                    if not nested or self._assessments:
+                    if not nested or self._assessments or self._traced:
                         self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
                     self._log_assessments()
+                    self._check_traces(opened_ms)
         except KeyboardInterrupt:
-            self._best_effort(
-                "mark the run killed", lambda: mlflow.MlflowClient().set_terminated(run.info.run_id, "KILLED")
-            )
+            self.end_as(run.info.run_id, "KILLED")
             raise
 
     def _configure_tracing(self) -> None:
@@ -141,9 +135,9 @@ class Tracker:
         clean = {metric_key(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
         self._best_effort("log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id))
 
-    def end_as_failed(self, run_id: str) -> None:
-        """Mark a finished run FAILED: it has items whose calls failed (a re-run resumes it)."""
-        self._best_effort("mark the run failed", lambda: mlflow.MlflowClient().set_terminated(run_id, "FAILED"))
+    def end_as(self, run_id: str, status: str) -> None:
+        """Mark an ended run `FAILED` (items whose calls failed) or `KILLED` (interrupted); a re-run resumes it."""
+        self._best_effort(f"mark the run {status}", lambda: mlflow.MlflowClient().set_terminated(run_id, status))
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         """Tags, unlike params, may change: what is only known once a run's items are in."""
@@ -170,15 +164,6 @@ class Tracker:
         )
 
     # -- traces ----------------------------------------------------------------------------
-    def traced(self, item: Item) -> bool:
-        rate = self.settings.tracing.sample_rate
-        if not self.settings.tracing.enabled or rate <= 0:
-            return False
-        if rate >= 1:
-            return True
-        bucket = int(hashlib.sha256(item.id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        return bucket < rate
-
     @contextmanager
     def item_trace(
         self, item: Item, attributes: Mapping[str, object] | None = None
@@ -187,9 +172,10 @@ class Tracker:
 
         Yields a finisher that records the result's answer and correctness on the span.
         """
-        if not self.traced(item):
+        if not self.settings.tracing.traces(item.id):
             yield None
             return
+        self._traced += 1
         with mlflow.start_span(name=f"item {item.id}", span_type=SpanType.CHAIN, run_id=self.run_id) as span:
             span.set_inputs({"id": item.id, "question": item.question, "options": list(item.options or [])})
             span.set_attributes({"item_id": item.id, "gold": item.answer or "", **dict(attributes or {})})
@@ -207,6 +193,32 @@ class Tracker:
                     self._assessments.append((span.trace_id, item.answer, result.correct))
 
             yield finish
+
+    def _check_traces(self, since_ms: int) -> None:
+        """Count the traces written since the run was opened; say so (and log it) if any are missing."""
+        if not self._traced:
+            return
+        found = self._best_effort(
+            "count traces",
+            lambda: mlflow.search_traces(
+                locations=[self.experiment_id],
+                run_id=self.run_id,
+                filter_string=f"trace.timestamp_ms >= {since_ms}",
+                include_spans=False,
+                return_type="list",
+                max_results=self._traced + 100,
+            ),
+        )
+        if found is None:
+            return
+        done = sum(t.info.state.value in ("OK", "ERROR") for t in found)
+        missing = max(0, self._traced - done)
+        self.log_metrics({"traces_written": done, "traces_missing": missing})
+        if missing:
+            message = f"MLflow: {missing} of {self._traced} item traces were not written (or are still in progress)"
+            if self.settings.strict:
+                raise OrchError(message)
+            warnings.warn(message, stacklevel=3)
 
     def _log_assessments(self) -> None:
         """Gold answers as expectations and correctness as feedback on each trace, so MLflow's Traces
