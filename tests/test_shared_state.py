@@ -3,34 +3,20 @@ once, and the same evaluation started twice runs its items once (the second wait
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-from tests.fake_openai import fake_openai
+from tests.eval_folder import eval_folder
 
 
 def test_the_same_evaluation_twice_at_once_runs_each_item_once(tmp_path: Path) -> None:
-    def slow(model: str, enum: list[str]) -> str:
-        time.sleep(0.2)
-        return enum[0]
-
-    with fake_openai(slow) as server:
-        (tmp_path / "pool.yaml").write_text(f"agents:\n  - {{id: a, model: m-a, base_url: '{server['base_url']}'}}\n")
-        rows = [{"question": f"Q{i}?", "options": ["x", "y"], "answer": "A"} for i in range(6)]
-        (tmp_path / "quiz.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        store = f"sqlite:///{tmp_path / 'mlflow.db'}"  # fresh: both processes would create it
-        env = {**os.environ, "MLFLOW_TRACKING_URI": store, "ORCH_STATE_DIR": str(tmp_path / "state")}
-        env.pop("ORCH_MLFLOW_CONFIG", None)
-        args = [sys.executable, "-m", "orch", "eval", "-b", "quiz.jsonl", "-s", "all", "--systems", "single:a"]
+    with eval_folder(tmp_path, items=6, delay_s=0.2) as folder:  # a fresh store: both processes would create it
+        server, store = folder.server, folder.store
         both = [
             subprocess.Popen(
-                [*args, "--config", "pool.yaml"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                folder.command, cwd=tmp_path, env=folder.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
             for _ in range(2)
         ]
