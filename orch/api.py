@@ -17,8 +17,10 @@ from orch.items import Item
 from orch.mlflow_config import load_mlflow_settings
 
 if TYPE_CHECKING:
+    from orch.app.runner import GraphRunner
     from orch.records import ItemResult
     from orch.summary import Results, RunSummary
+    from orch.tracking import Tracker
 
 __all__ = ["AskOutcome", "RunOutcome", "ask", "make_item", "run"]
 
@@ -47,6 +49,33 @@ def make_item(question: str, options: Sequence[str] | None = None, answer: str |
     return Item(id=f"ask/{digest}", question=question, options=tuple(options) if options else None, answer=answer)
 
 
+def _recorded_run(
+    session: Session,
+    tracker: Tracker,
+    experiment: str,
+    run_name: str,
+    work: Callable[[GraphRunner], list[ItemResult]],
+    *,
+    tags: Mapping[str, str],
+    router: str,
+    on_start: Callable[[Session], None] | None,
+    params: Mapping[str, object],
+) -> tuple[list[ItemResult], RunSummary, str]:
+    """One MLflow run around a started session, the shared part of `ask` and `run`: setup logged,
+    `work` done with the runner, the agents stopped, then the results logged into the same run."""
+    from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow
+
+    with tracker.start_run(experiment, run_name, tags=tags) as run_id:
+        if on_start is not None:
+            on_start(session)
+        options = RouterOptions(router_id=router, scope=run_id, on_update=router_metrics(tracker))
+        with session.start(router=options, item_context=tracker.item_trace) as runner:
+            log_setup(tracker, session, **params)
+            results = work(runner)
+        summary = log_results(tracker, results)
+    return results, summary, run_id
+
+
 def ask(
     item: Item | str,
     options: Sequence[str] | None = None,
@@ -66,20 +95,20 @@ def ask(
     the_item = item if isinstance(item, Item) else make_item(item, options)
     settings = load_mlflow_settings()
     session = Session(graph, pool)
-    from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow to import
     from orch.tracking import Tracker
 
     tracker = Tracker(settings)
-    with tracker.start_run(
-        tracker.experiment_name("ask"), f"ask {session.graph.name}", tags={"orch.command": "ask"}
-    ) as run_id:
-        if on_start is not None:
-            on_start(session)
-        options_ = RouterOptions(router_id=router, scope=run_id, on_update=router_metrics(tracker))
-        with session.start(router=options_, item_context=tracker.item_trace) as runner:
-            log_setup(tracker, session, item_id=the_item.id)
-            result = runner.invoke(the_item)
-        log_results(tracker, [result])
+    [result], _, run_id = _recorded_run(
+        session,
+        tracker,
+        tracker.experiment_name("ask"),
+        f"ask {session.graph.name}",
+        lambda runner: [runner.invoke(the_item)],
+        tags={"orch.command": "ask"},
+        router=router,
+        on_start=on_start,
+        params={"item_id": the_item.id},
+    )
     return AskOutcome(result, run_id, tracker.tracking_uri)
 
 
@@ -102,7 +131,6 @@ def run(
     """
     settings = load_mlflow_settings()
     session = Session(graph, pool)
-    from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow to import
     from orch.summary import Results
     from orch.tracking import Tracker
 
@@ -115,18 +143,16 @@ def run(
         if on_result is not None:
             on_result(result)
 
-    with tracker.start_run(
+    ids = ",".join(i.id for i in items[:20])
+    results, summary, run_id = _recorded_run(
+        session,
+        tracker,
         tracker.experiment_name("run", benchmark),
         f"{session.graph.name} {benchmark} n={len(items)}",
+        lambda runner: runner.batch(items, concurrency=concurrency, on_result=record),
         tags={"orch.command": "run", "orch.benchmark": benchmark},
-    ) as run_id:
-        if on_start is not None:
-            on_start(session)
-        options = RouterOptions(router_id=router, scope=run_id, on_update=router_metrics(tracker))
-        with session.start(router=options, item_context=tracker.item_trace) as runner:
-            ids = ",".join(i.id for i in items[:20])
-            extra = {"benchmark": benchmark, "n_items": len(items), "item_ids_head": ids, **(params or {})}
-            log_setup(tracker, session, **extra)
-            results = Results(runner.batch(items, concurrency=concurrency, on_result=record))
-        summary = log_results(tracker, results)
-    return RunOutcome(results, summary, run_id, tracker.tracking_uri)
+        router=router,
+        on_start=on_start,
+        params={"benchmark": benchmark, "n_items": len(items), "item_ids_head": ids, **(params or {})},
+    )
+    return RunOutcome(Results(results), summary, run_id, tracker.tracking_uri)
