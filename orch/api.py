@@ -139,7 +139,9 @@ def run(
 
     def record(result: ItemResult) -> None:
         done.append(result)
-        tracker.log_metrics({"running_accuracy": sum(bool(r.correct) for r in done) / len(done)}, step=len(done))
+        tracker.log_metrics(
+            {"running_accuracy": sum(bool(r.correct) for r in done) / len(done)}, step=len(done), wait=False
+        )
         if on_result is not None:
             on_result(result)
 

@@ -102,6 +102,7 @@ class Tracker:
                 try:
                     yield run.info.run_id
                 finally:
+                    self._best_effort("flush metrics", lambda: mlflow.flush_async_logging())
                     # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
                     # nested run's traces must be written before their assessments can be
                     if not nested or self._assessments or self._traced:
@@ -133,9 +134,13 @@ class Tracker:
         clean = {metric_key(k): (v if isinstance(v, str) else json.dumps(v))[:6000] for k, v in params.items()}
         self._best_effort("log params", lambda: mlflow.log_params(clean, run_id=self.run_id))
 
-    def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None, *, wait: bool = True) -> None:
+        """`wait=False` queues them for MLflow's background logger (per-item metrics: a synchronous
+        SQLite write per item would stall the event loop); the run's end flushes the queue."""
         clean = {metric_key(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
-        self._best_effort("log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id))
+        self._best_effort(
+            "log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id, synchronous=wait)
+        )
 
     def end_as(self, run_id: str, status: str) -> None:
         """Mark an ended run `FAILED` (items whose calls failed) or `KILLED` (interrupted); a re-run resumes it."""

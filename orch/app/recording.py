@@ -95,6 +95,6 @@ def router_metrics(tracker: Tracker) -> RouterUpdate:
     """An update callback logging the EMA curves to `tracker`'s run, one step per item."""
 
     def log(index: int, state: RouterState, policy: RouterPolicy) -> None:
-        tracker.log_metrics(ema_metrics(state, policy), step=index)
+        tracker.log_metrics(ema_metrics(state, policy), step=index, wait=False)
 
     return log

@@ -1,0 +1,183 @@
+"""What orch costs on top of the endpoint: orch's graph against a bare asyncio aiohttp client making
+the same calls, in the same run, against the same fixed-latency loopback endpoint.
+
+The endpoint (`orch.testing.endpoint`, its own process) answers analysts in 300, 400 and 500 ms and
+the merger in 300 ms, so one item's critical path is 0.8 s. Each measurement runs in a fresh process
+(its own MLflow store and state folder); the table gives wall time over the ideal, CPU per item (this
+process's, MLflow's writer threads included), throughput, and seconds from start to the first call.
+
+    uv run python benchmarks/overhead.py            # 1, 8 and 64 in flight (20, 100, 1,000 items)
+    uv run python benchmarks/overhead.py --quick    # 1 and 8 in flight, 64 on 200 items
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from orch.testing.endpoint import EndpointConfig, RunningEndpoint, serve_endpoint
+
+ANALYSTS = {"analyst-300": 300.0, "analyst-400": 400.0, "analyst-500": 500.0}
+MERGER = {"merger-300": 300.0}
+CRITICAL_PATH_S = (max(ANALYSTS.values()) + max(MERGER.values())) / 1000
+SYSTEMS = ("bare aiohttp", "orch, tracing off", "orch, tracing on")
+
+
+def items(n: int) -> list[dict]:
+    """Synthetic four-option questions of an MMLU item's size."""
+    stem = "Which of the following best describes the role of the structure named in the passage"
+    return [
+        {
+            "id": f"bench/{i:05d}",
+            "question": f"{stem} (case {i})? " + "Context sentence about the topic. " * 6,
+            "options": [f"Option {c} for case {i}, a plausible statement" for c in "ABCD"],
+            "answer": "ABCD"[i % 4],
+        }
+        for i in range(n)
+    ]
+
+
+# -- workers (each in a process of its own) ---------------------------------------------------
+def _bare_body(model: str, item: dict, analyses: list[str] | None) -> dict:
+    options = "\n".join(f"{c}. {o}" for c, o in zip("ABCD", item["options"], strict=True))
+    user = f"Question: {item['question']}\n{options}"
+    if analyses:
+        user += "\n\nAnalyses:\n" + "\n\n".join(analyses)
+    answer = {"type": "string", "enum": list("ABCD")}
+    schema = {"type": "object", "properties": {"answer": answer}, "required": ["answer"]}
+    return {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You analyse multiple-choice questions."},
+            {"role": "user", "content": user},
+        ],
+        "temperature": 0,
+        "seed": 1234,
+        "max_tokens": 300,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}},
+    }
+
+
+async def _bare(base_url: str, questions: list[dict], in_flight: int) -> None:
+    import aiohttp
+
+    url = base_url + "/chat/completions"
+    limit = asyncio.Semaphore(in_flight)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def call(body: dict) -> str:
+            async with session.post(url, json=body) as reply:
+                return (await reply.json())["choices"][0]["message"]["content"]
+
+        async def one(item: dict) -> None:
+            async with limit:
+                analyses = await asyncio.gather(*(call(_bare_body(m, item, None)) for m in ANALYSTS))
+                await call(_bare_body(next(iter(MERGER)), item, list(analyses)))
+
+        await asyncio.gather(*(one(item) for item in questions))
+
+
+def _orch_setup(folder: Path, base_url: str, tracing: bool) -> Path:
+    agents = "\n".join(
+        f"  - {{id: {m}, model: {m}, base_url: '{base_url}', max_retries: 2}}" for m in [*ANALYSTS, *MERGER]
+    )
+    pool = folder / "pool.yaml"
+    pool.write_text(
+        f"agents:\n{agents}\npanel: [{', '.join(ANALYSTS)}]\nroles: {{merger: {next(iter(MERGER))}}}\n"
+        "remote_concurrency: 1024\n"
+    )
+    (folder / "mlflow.yaml").write_text(f"tracing: {{enabled: {str(tracing).lower()}}}\nstrict: false\n")
+    os.environ.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}",
+        ORCH_MLFLOW_CONFIG=str(folder / "mlflow.yaml"),
+        ORCH_STATE_DIR=str(folder / ".orch"),
+    )
+    return pool
+
+
+def worker(system: str, base_url: str, n_items: int, in_flight: int) -> dict:
+    """One measurement: wall and CPU time of answering `n_items` with `in_flight` at once."""
+    questions = items(n_items)
+    with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+        if system == "bare aiohttp":
+            wall, cpu = time.perf_counter(), time.process_time()
+            asyncio.run(_bare(base_url, questions, in_flight))
+            return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu, "failed": 0}
+        pool = _orch_setup(Path(tmp), base_url, tracing=system.endswith("on"))
+        import orch
+
+        batch = [orch.make_item(q["question"], q["options"], q["answer"]) for q in questions]
+        wall, cpu = time.perf_counter(), time.process_time()
+        outcome = orch.run(batch, graph="orch", pool=pool, concurrency=in_flight, benchmark="overhead")
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return {"wall_s": wall, "cpu_s": cpu, "failed": outcome.summary.failed}
+
+
+# -- the driver ---------------------------------------------------------------------------------
+def measure(endpoint: RunningEndpoint, system: str, n_items: int, in_flight: int) -> dict:
+    """Run one worker process; the time to its first call is read from the endpoint's stats."""
+    started = time.time()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, __file__, "--worker", system, endpoint.base_url, str(n_items), str(in_flight)]
+    endpoint.reset_stats()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{system} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    stats = endpoint.stats()
+    result["requests"] = int(stats.get("requests", 0))
+    result["first_call_s"] = stats.get("first_request_at", started) - started
+    return result
+
+
+def row(system: str, n_items: int, in_flight: int, m: dict) -> str:
+    ideal = math.ceil(n_items / in_flight) * CRITICAL_PATH_S
+    cpu_ms = m["cpu_s"] * 1000 / n_items
+    return (
+        f"| {in_flight} / {n_items:,} | {system} | {m['wall_s'] / ideal:.2f} | {cpu_ms:.1f} | "
+        f"{n_items / m['wall_s']:.1f} | {m['requests']:,} | {m['failed']} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="64 in flight on 200 items instead of 1,000")
+    parser.add_argument("--worker", nargs=4, metavar=("SYSTEM", "URL", "ITEMS", "IN_FLIGHT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        system, url, n, k = args.worker
+        print(json.dumps(worker(system, url, int(n), int(k))))
+        return
+    shapes = [(1, 20), (8, 100), (64, 200 if args.quick else 1000)]
+    config = EndpointConfig(latency_ms={**ANALYSTS, **MERGER})
+    throughput: dict[str, float] = {}
+    print(f"critical path {CRITICAL_PATH_S:.1f} s per item; wall ÷ ideal = wall ÷ (ceil(items ÷ in flight) × path)")
+    print("| in flight / items | system | wall ÷ ideal | CPU ms/item | items/s | requests | failed |")
+    print("|---|---|---|---|---|---|---|")
+    with serve_endpoint(config) as endpoint:
+        for in_flight, n_items in shapes:
+            for system in SYSTEMS:
+                m = measure(endpoint, system, n_items, in_flight)
+                print(row(system, n_items, in_flight, m), flush=True)
+                if in_flight == 64:
+                    throughput[system] = n_items / m["wall_s"]
+                first_call = m["first_call_s"]
+            print(f"  (orch start to first call at {in_flight} in flight: {first_call:.1f} s)", flush=True)
+    bare = throughput["bare aiohttp"]
+    print(
+        f"throughput orch/bare at 64 in flight: tracing off {throughput['orch, tracing off'] / bare:.2f}, "
+        f"tracing on {throughput['orch, tracing on'] / bare:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
