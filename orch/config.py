@@ -33,8 +33,14 @@ DEFAULT_POOL_PATH = Path(__file__).with_name("pool.yaml")
 
 _AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-"""What an environment variable's name looks like; anything else in `api_key_env` is likely a pasted key."""
+_KEY_LIKE_PART = r"(?:^|_)(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{16,}(?:_|$)"
+"""A run of 16+ letters and digits (with a digit) between underscores: how keys made only of word
+characters look (`gsk_…`, `hf_…`, `sk_live_…`, 32 hex digits, `AKIA…`), and how no variable name does."""
+
+ENV_NAME = re.compile(rf"^(?!.*{_KEY_LIKE_PART})[A-Za-z_][A-Za-z0-9_]*$")
+"""What an environment variable's name looks like; anything else in `api_key_env` is likely a pasted key.
+A key can be a legal name too, so a name with a key-like part is refused: otherwise it would be echoed
+by "environment variable … is not set"."""
 
 
 class AgentConfig(BaseModel):
