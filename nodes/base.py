@@ -130,8 +130,20 @@ class CallLog:
         self.started_at = time.time()
 
     async def complete(self, messages: Sequence[BaseMessage], **kwargs: Any) -> Completion:
+        """One call, charged to the item's budget when the run set one (see `orch.nodes.budgets`).
+
+        Raises:
+            BackendError: the call failed, or (`BudgetExceeded`) the item's cost budget refused it.
+        """
+        from orch.nodes.budgets import current_spend
+
+        spend = current_spend()
+        if spend is not None:
+            spend.check()
         completion = await self.client.complete(messages, **kwargs)
         self.completions.append(completion)
+        if spend is not None:
+            spend.charge(completion)
         return completion
 
     def stamp(self) -> dict[str, Any]:

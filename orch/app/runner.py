@@ -1,7 +1,7 @@
 """A compiled graph bound to its run context: answers items, one or many, and times the phases.
 
 The same four calls as any LangGraph graph — `invoke`, `ainvoke`, `batch`, `abatch` — taking
-`Item`s and returning `ItemResult`s.
+`Item`s and returning `ItemResult`s; `batch`/`abatch` take a run's budget too (`orch.nodes.budgets`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from orch.items import Item
+from orch.nodes.budgets import ItemSpend, RunBudget, spending
 from orch.nodes.context import RunContext
 from orch.nodes.state import analyses_of
 from orch.records import AgentOutput, Decision, FeedbackRecord, ItemResult, RoutingDecision, Usage
@@ -50,15 +51,56 @@ class GraphRunner:
         self.item_context = item_context
 
     async def ainvoke(self, item: Item) -> ItemResult:
+        return await self._answer(item, None)
+
+    async def _answer(self, item: Item, budget: RunBudget | None) -> ItemResult:
+        """One item's graph call; under a budget, metered and cut off past the item's wall time."""
         with (self.item_context or (lambda _: nullcontext()))(item) as finish:
             started = time.perf_counter()
-            state: dict[str, Any] = await self.graph.ainvoke({"item": item.model_dump()}, context=self.context)
-            result = self._result(item, state, (time.perf_counter() - started) * 1000)
+            if budget is None:
+                state: dict[str, Any] = await self.graph.ainvoke({"item": item.model_dump()}, context=self.context)
+                result = self._result(item, state, (time.perf_counter() - started) * 1000)
+            else:
+                result = await self._budgeted(item, budget, started)
             if self.context.router is not None:
                 self.context.router.report(item.id, [])  # no-op if a feedback node already reported
             if finish is not None:
                 finish(result)
         return result
+
+    async def _budgeted(self, item: Item, budget: RunBudget, started: float) -> ItemResult:
+        limit = budget.budgets.item_max_time
+        with spending(budget.item()) as spend:
+            try:
+                async with asyncio.timeout(limit) as scope:
+                    state = await self.graph.ainvoke({"item": item.model_dump()}, context=self.context)
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                return self._cut_off(item, spend, (time.perf_counter() - started) * 1000, limit or 0.0)
+        return self._result(item, state, (time.perf_counter() - started) * 1000)
+
+    def _cut_off(self, item: Item, spend: ItemSpend, wall_ms: float, limit: float) -> ItemResult:
+        """An item stopped by its time budget: failed (never an answer), so the next run retries it.
+        The calls it finished before the cut are kept in its usage: they were paid for."""
+        reason = f"time budget: cut off after {wall_ms / 1000:.1f} s of {limit:g} s"
+        decision = Decision(answer=None, node="budget", method="none", error=reason)
+        return ItemResult(
+            item=item,
+            graph=self.name,
+            answer=None,
+            correct=None,
+            decision=decision,
+            analyses=[],
+            panel=self.context.panel_for({}),
+            roles=self.context.roles_for({}),
+            wall_ms=wall_ms,
+            analysis_ms=0.0,
+            decision_ms=0.0,
+            usage=Usage.of(spend.completions),
+            status="failed",
+            failures=[reason],
+        )
 
     def _result(self, item: Item, state: dict[str, Any], wall_ms: float) -> ItemResult:
         decision = Decision.model_validate(state["decision"])
@@ -95,18 +137,23 @@ class GraphRunner:
         *,
         concurrency: int = 1,
         on_result: Callable[[ItemResult], None] | None = None,
+        budget: RunBudget | None = None,
     ) -> list[ItemResult]:
         """Answer items with at most `concurrency` in flight; results come back in item order.
 
-        `on_result` sees each result as soon as it exists (progress bars, durable writes).
+        `on_result` sees each result as soon as it exists (progress bars, durable writes). Under a
+        `budget`, an item starts only while the run's budget lasts: once it is reached the items in
+        flight finish and the rest are not started (left out of the results, counted in the budget).
         """
         limit = asyncio.Semaphore(max(1, concurrency))
         if self.context.router is not None:
             self.context.router.set_order([item.id for item in items])  # keeps an order set earlier (resume)
 
-        async def one(item: Item) -> ItemResult:
+        async def one(item: Item) -> ItemResult | None:
             async with limit:
-                result = await self.ainvoke(item)
+                if budget is not None and not budget.admit():
+                    return None
+                result = await self._answer(item, budget)
             if on_result is not None:
                 on_result(result)
             return result
@@ -118,7 +165,7 @@ class GraphRunner:
                 tasks = [group.create_task(one(item)) for item in items]
         except BaseExceptionGroup as failures:
             raise failures.exceptions[0] from None
-        return [task.result() for task in tasks]
+        return [result for task in tasks if (result := task.result()) is not None]
 
     def batch(
         self,
@@ -126,5 +173,6 @@ class GraphRunner:
         *,
         concurrency: int = 1,
         on_result: Callable[[ItemResult], None] | None = None,
+        budget: RunBudget | None = None,
     ) -> list[ItemResult]:
-        return asyncio.run(self.abatch(items, concurrency=concurrency, on_result=on_result))
+        return asyncio.run(self.abatch(items, concurrency=concurrency, on_result=on_result, budget=budget))
