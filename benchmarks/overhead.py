@@ -3,8 +3,10 @@ the same calls, in the same run, against the same fixed-latency loopback endpoin
 
 The endpoint (`orch.testing.endpoint`, its own process) answers analysts in 300, 400 and 500 ms and
 the merger in 300 ms, so one item's critical path is 0.8 s. Each measurement runs in a fresh process
-(its own MLflow store and state folder); the table gives wall time over the ideal, CPU per item (this
-process's, MLflow's writer threads included), throughput, and seconds from start to the first call.
+(its own MLflow store and state folder). The table's item phase runs from the first call to the last
+result: its wall time over the ideal (ceil(items / in flight) × 0.8 s), CPU per item (the whole
+process's, MLflow's writer threads included) and items per second; then the seconds from launching
+the process to its first call, and from the last result to the run being logged (traces included).
 
     uv run python benchmarks/overhead.py            # 1, 8 and 64 in flight (20, 100, 1,000 items)
     uv run python benchmarks/overhead.py --quick    # 1 and 8 in flight, 64 on 200 items
@@ -105,46 +107,70 @@ def _orch_setup(folder: Path, base_url: str, tracing: bool) -> Path:
 
 
 def worker(system: str, base_url: str, n_items: int, in_flight: int) -> dict:
-    """One measurement: wall and CPU time of answering `n_items` with `in_flight` at once."""
+    """One measurement: the item phase (from the agents starting to the last result: wall and CPU
+    time) and the whole run's end (results, tables and traces written) as wall-clock times."""
     questions = items(n_items)
     with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+        marks: dict[str, float] = {}
         if system == "bare aiohttp":
-            wall, cpu = time.perf_counter(), time.process_time()
+            marks.update(start=time.time(), cpu_start=time.process_time())
             asyncio.run(_bare(base_url, questions, in_flight))
-            return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu, "failed": 0}
+            marks.update(last=time.time(), cpu_last=time.process_time(), end=time.time(), failed=0)
+            return marks
         pool = _orch_setup(Path(tmp), base_url, tracing=system.endswith("on"))
         import orch
 
+        def last_result(_: object) -> None:
+            marks.update(last=time.time(), cpu_last=time.process_time())
+
         batch = [orch.make_item(q["question"], q["options"], q["answer"]) for q in questions]
-        wall, cpu = time.perf_counter(), time.process_time()
-        outcome = orch.run(batch, graph="orch", pool=pool, concurrency=in_flight, benchmark="overhead")
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return {"wall_s": wall, "cpu_s": cpu, "failed": outcome.summary.failed}
+        outcome = orch.run(
+            batch,
+            graph="orch",
+            pool=pool,
+            concurrency=in_flight,
+            benchmark="overhead",
+            on_start=lambda _: marks.update(start=time.time(), cpu_start=time.process_time()),
+            on_result=last_result,
+        )
+        return {**marks, "end": time.time(), "failed": outcome.summary.failed}
 
 
 # -- the driver ---------------------------------------------------------------------------------
 def measure(endpoint: RunningEndpoint, system: str, n_items: int, in_flight: int) -> dict:
-    """Run one worker process; the time to its first call is read from the endpoint's stats."""
-    started = time.time()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, __file__, "--worker", system, endpoint.base_url, str(n_items), str(in_flight)]
+    """Run one worker process; its first call's time is read from the endpoint's stats."""
     endpoint.reset_stats()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    launched = time.time()
+    command = [sys.executable, __file__, "--worker", system, endpoint.base_url, str(n_items), str(in_flight)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ}, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{system} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    marks = json.loads(done.stdout.strip().splitlines()[-1])
     stats = endpoint.stats()
-    result["requests"] = int(stats.get("requests", 0))
-    result["first_call_s"] = stats.get("first_request_at", started) - started
-    return result
+    first_call = stats.get("first_request_at", marks["start"])
+    return {
+        **marks,
+        "requests": int(stats.get("requests", 0)),
+        "items_wall_s": marks["last"] - first_call,
+        "items_cpu_s": marks["cpu_last"] - marks["cpu_start"],
+        "to_first_call_s": first_call - launched,
+        "wrap_up_s": marks["end"] - marks["last"],
+    }
+
+
+HEADER = (
+    "| in flight / items | system | wall ÷ ideal | CPU ms/item | items/s "
+    "| to first call s | wrap-up s | requests | failed |"
+)
 
 
 def row(system: str, n_items: int, in_flight: int, m: dict) -> str:
     ideal = math.ceil(n_items / in_flight) * CRITICAL_PATH_S
-    cpu_ms = m["cpu_s"] * 1000 / n_items
+    cpu_ms = m["items_cpu_s"] * 1000 / n_items
     return (
-        f"| {in_flight} / {n_items:,} | {system} | {m['wall_s'] / ideal:.2f} | {cpu_ms:.1f} | "
-        f"{n_items / m['wall_s']:.1f} | {m['requests']:,} | {m['failed']} |"
+        f"| {in_flight} / {n_items:,} | {system} | {m['items_wall_s'] / ideal:.2f} | {cpu_ms:.1f} | "
+        f"{n_items / m['items_wall_s']:.1f} | {m['to_first_call_s']:.1f} | {m['wrap_up_s']:.1f} | "
+        f"{m['requests']:,} | {m['failed']} |"
     )
 
 
@@ -160,18 +186,16 @@ def main() -> None:
     shapes = [(1, 20), (8, 100), (64, 200 if args.quick else 1000)]
     config = EndpointConfig(latency_ms={**ANALYSTS, **MERGER})
     throughput: dict[str, float] = {}
-    print(f"critical path {CRITICAL_PATH_S:.1f} s per item; wall ÷ ideal = wall ÷ (ceil(items ÷ in flight) × path)")
-    print("| in flight / items | system | wall ÷ ideal | CPU ms/item | items/s | requests | failed |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"critical path {CRITICAL_PATH_S:.1f} s per item; ideal = ceil(items ÷ in flight) × path")
+    print(HEADER)
+    print("|" + "---|" * (HEADER.count("|") - 1))
     with serve_endpoint(config) as endpoint:
         for in_flight, n_items in shapes:
             for system in SYSTEMS:
                 m = measure(endpoint, system, n_items, in_flight)
                 print(row(system, n_items, in_flight, m), flush=True)
                 if in_flight == 64:
-                    throughput[system] = n_items / m["wall_s"]
-                first_call = m["first_call_s"]
-            print(f"  (orch start to first call at {in_flight} in flight: {first_call:.1f} s)", flush=True)
+                    throughput[system] = n_items / m["items_wall_s"]
     bare = throughput["bare aiohttp"]
     print(
         f"throughput orch/bare at 64 in flight: tracing off {throughput['orch, tracing off'] / bare:.2f}, "

@@ -20,6 +20,7 @@ from orch.graphs.spec import END, START, GraphSpec, NodeSpec
 from orch.nodes.base import Node, agent_fields
 from orch.nodes.context import RunContext
 from orch.nodes.state import Assignment, OrchState
+from orch.nodes.traced import TracedNode
 from orch.routers.nodes import Route
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Graph:
         terminals = {START: LG_START, END: LG_END}
         builder = StateGraph(OrchState, context_schema=RunContext)
         for node_id, node in self.nodes.items():
-            builder.add_node(node_id, node, metadata=self._metadata(node_id, node, cast))
+            builder.add_node(node_id, TracedNode(node), metadata=self._metadata(node_id, node, cast))
         incoming: dict[str, list[str]] = {}
         for src, dst in self.spec.edges:
             incoming.setdefault(dst, []).append(src)

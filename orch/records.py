@@ -61,6 +61,8 @@ class Completion(BaseModel):
     ended_at: float = 0.0
     cached: bool = False
     """Served from the call cache: no model ran; tokens, cost and latency are the original call's."""
+    retries: int = 0
+    """Attempts that failed (429, 5xx, timeouts, malformed replies...) before this one succeeded."""
 
 
 class Usage(BaseModel):
@@ -72,6 +74,7 @@ class Usage(BaseModel):
     cost: float = 0.0
     latency_ms: float = 0.0
     queued_ms: float = 0.0
+    retries: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
@@ -88,6 +91,7 @@ class Usage(BaseModel):
                 cost=c.cost,
                 latency_ms=c.latency_ms,
                 queued_ms=c.queued_ms,
+                retries=c.retries,
             )
         return total
 

@@ -90,8 +90,8 @@ def _choice(**fields: Any) -> dict[str, Any]:
         (completion(choices=[_choice(message=None)]), "malformed reply: a choice has no message"),
         (completion(choices="abc"), "malformed reply: choices is not a list (string)"),
         (completion(usage="lots"), "malformed reply: usage is not an object"),
-        (json_reply({"error": {"message": "boom"}}, 500), "Error code: 500 - boom"),
-        (Reply(502, "<html>bad gateway</html>", "text/html"), "Error code: 502"),
+        (json_reply({"error": {"message": "boom"}}, 500), "HTTP 500 Internal Server Error: boom"),
+        (Reply(502, "<html>bad gateway</html>", "text/html"), "HTTP 502 Bad Gateway: bad gateway"),
     ],
 )
 def test_a_malformed_reply_is_a_failed_call(server: FaultServer, tmp_path: Path, reply: Reply, reason: str) -> None:
@@ -117,7 +117,7 @@ def test_a_well_formed_reply_is_read(server: FaultServer, tmp_path: Path) -> Non
 def test_a_key_echoed_by_the_endpoint_is_redacted(server: FaultServer, tmp_path: Path) -> None:
     server.chat = echo_authorization(401)
     message = failure(pool_file(tmp_path, remote("x", server.base_url)))
-    assert "AuthenticationError" in message and "Bearer ***" in message, message
+    assert message == "agent 'x': HTTP 401 Unauthorized: invalid credentials: Bearer ***", message
 
 
 def test_a_bug_in_a_chat_model_is_not_taken_for_a_malformed_reply(pool_config: PoolConfig) -> None:

@@ -235,7 +235,6 @@ def _build_clients(
                 seed=config.seed,
                 temperature=config.temperature,
                 extra_body=extra,
-                loopback=agent.id in local,
             )
         )
         clients[agent.id] = AgentClient(

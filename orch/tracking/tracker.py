@@ -1,4 +1,4 @@
-"""Everything orch logs to MLflow, and the only module that imports `mlflow`.
+"""One MLflow run: params, metrics, the per-item table, artifacts and one trace per item.
 
 A thin layer in MLflow's own fluent style: each function resolves its inputs and delegates,
 takes an optional `run_id`, and plural names log batches. Opening a run is strict (it fails
@@ -8,15 +8,9 @@ answer still stands — unless `strict` is set, as it is in tests.
 
 from __future__ import annotations
 
-import os
-
-# Before mlflow is imported anywhere: no telemetry, and no fetch of MLflow's model price catalog
-# from GitHub when traces of LLM calls are logged (orch runs offline and prices calls itself).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
-
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -27,23 +21,39 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import AssessmentSource, RunTag, SpanType
+from mlflow.entities import AssessmentSource, Metric, RunTag, SpanType
 
+import orch.spans as spans
 from orch.errors import OrchError
 from orch.items import Item
 from orch.locks import sqlite_lock
 from orch.mlflow_config import MlflowSettings, load_mlflow_settings
+from orch.tracking.spans import MLFLOW_TRACER
 
-__all__ = ["LoggedRun", "Tracker", "configure_tracking", "logged_run", "metric_key", "search_runs"]
+__all__ = ["Tracker", "configure_tracking", "metric_key"]
 
 
 def configure_tracking(settings: MlflowSettings) -> str:
     """Point MLflow at the configured store (`MLFLOW_TRACKING_URI` wins) and return its URI."""
     if settings.tracking_uri and "MLFLOW_TRACKING_URI" not in os.environ:
         mlflow.set_tracking_uri(settings.tracking_uri)
-    return mlflow.get_tracking_uri()
+    uri = mlflow.get_tracking_uri()
+    _size_trace_export(uri)
+    return uri
 
 
+def _size_trace_export(uri: str) -> None:
+    """Traces are written by MLflow's background queue, which drops traces when full (1,000 by
+    default) and, against a SQLite file, loses them to "database is locked" with its 10 writer
+    threads: one writer for a file store and a queue no run fills. Settings a user made win; read
+    when the first trace is exported."""
+    os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", "1000000")
+    if uri.startswith("sqlite:") or "://" not in uri:
+        os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS", "1")
+
+
+_BATCH_S = 5.0
+"""How often buffered per-item metrics are written: the curves in the UI lag by at most this."""
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 
@@ -64,6 +74,8 @@ class Tracker:
         """(trace id, gold, correct) of traced items, logged once their traces are written."""
         self._traced = 0
         """Items traced since the run was (re)opened: the traces it must find written at the end."""
+        self._buffered: list[Metric] = []
+        self._flushed = time.monotonic()
 
     @property
     def tracking_uri(self) -> str:
@@ -90,7 +102,6 @@ class Tracker:
         """
         with sqlite_lock(mlflow.get_tracking_uri()):  # two processes creating a fresh store would race its migrations
             experiment_id = mlflow.set_experiment(experiment).experiment_id
-        self._configure_tracing()
         if run_id is not None:
             run_context = mlflow.start_run(run_id=run_id, nested=nested)
         else:
@@ -102,7 +113,7 @@ class Tracker:
                 try:
                     yield run.info.run_id
                 finally:
-                    self._best_effort("flush metrics", lambda: mlflow.flush_async_logging())
+                    self.flush_metrics()
                     # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
                     # nested run's traces must be written before their assessments can be
                     if not nested or self._assessments or self._traced:
@@ -113,12 +124,6 @@ class Tracker:
         except KeyboardInterrupt:
             self.end_as(run.info.run_id, "KILLED")
             raise
-
-    def _configure_tracing(self) -> None:
-        enabled = self.settings.tracing.enabled
-        # run_tracer_inline keeps LangChain's callbacks in our asyncio task, so node spans nest
-        # under the item span instead of starting traces of their own.
-        mlflow.langchain.autolog(disable=not enabled, silent=True, log_traces=enabled, run_tracer_inline=True)
 
     def _best_effort(self, what: str, action: Callable[[], Any]) -> Any:
         try:
@@ -135,12 +140,25 @@ class Tracker:
         self._best_effort("log params", lambda: mlflow.log_params(clean, run_id=self.run_id))
 
     def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None, *, wait: bool = True) -> None:
-        """`wait=False` queues them for MLflow's background logger (per-item metrics: a synchronous
-        SQLite write per item would stall the event loop); the run's end flushes the queue."""
+        """`wait=False` buffers them, written in one batch every `_BATCH_S` seconds and when the run
+        ends: per-item curves (running accuracy, router EMAs) would otherwise cost a store round trip
+        per item on the event loop (~20 ms on SQLite, even with MLflow's own asynchronous logging)."""
         clean = {metric_key(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
-        self._best_effort(
-            "log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id, synchronous=wait)
-        )
+        if wait:
+            self._best_effort("log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id))
+            return
+        now = int(time.time() * 1000)
+        self._buffered.extend(Metric(k, v, now, step or 0) for k, v in clean.items())
+        if time.monotonic() - self._flushed >= _BATCH_S:
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Write the buffered metrics (MLflow takes at most 1,000 per batch)."""
+        pending, self._buffered, self._flushed = self._buffered, [], time.monotonic()
+        client = mlflow.MlflowClient()
+        for start in range(0, len(pending), 1000):
+            batch = pending[start : start + 1000]
+            self._best_effort("log metrics", lambda b=batch: client.log_batch(self.run_id, metrics=b))
 
     def end_as(self, run_id: str, status: str) -> None:
         """Mark an ended run `FAILED` (items whose calls failed) or `KILLED` (interrupted); a re-run resumes it."""
@@ -175,7 +193,8 @@ class Tracker:
     def item_trace(
         self, item: Item, attributes: Mapping[str, object] | None = None
     ) -> Iterator[Callable[[Any], None] | None]:
-        """One trace per item: a root span `item <id>` with the graph's node and model spans inside.
+        """One trace per item: a root span `item <id>` with orch's node and call spans inside (see
+        `orch.spans`: a few spans per item, not one per LangChain runnable).
 
         Yields a finisher that records the result's answer and correctness on the span.
         """
@@ -183,7 +202,10 @@ class Tracker:
             yield None
             return
         self._traced += 1
-        with mlflow.start_span(name=f"item {item.id}", span_type=SpanType.CHAIN, run_id=self.run_id) as span:
+        with (
+            mlflow.start_span(name=f"item {item.id}", span_type=SpanType.CHAIN, run_id=self.run_id) as span,
+            spans.tracing(MLFLOW_TRACER),  # the nodes' and calls' spans, inside this one
+        ):
             span.set_inputs({"id": item.id, "question": item.question, "options": list(item.options or [])})
             span.set_attributes({"item_id": item.id, "gold": item.answer or "", **dict(attributes or {})})
 
@@ -239,62 +261,3 @@ class Tracker:
 
         for trace_id, gold, correct in pending:
             self._best_effort("log assessments", lambda t=trace_id, g=gold, c=correct: log(t, g, c))
-
-
-# -- reading what was logged ---------------------------------------------------------------------
-class LoggedRun:
-    """A finished (or interrupted) run as orch logged it: params, tags, metrics and text artifacts."""
-
-    def __init__(self, client: mlflow.MlflowClient, run: Any) -> None:
-        self._client = client
-        self.run_id: str = run.info.run_id
-        self.experiment_id: str = run.info.experiment_id
-        self.status: str = run.info.status
-        self.start_time: int = run.info.start_time
-        self.params: dict[str, str] = dict(run.data.params)
-        self.tags: dict[str, str] = dict(run.data.tags)
-        self.metrics: dict[str, float] = dict(run.data.metrics)
-
-    def text(self, artifact: str) -> str:
-        """An artifact's text. Raises OrchError when the run has no such artifact."""
-        try:
-            path = self._client.download_artifacts(self.run_id, artifact)
-        except Exception as exc:
-            raise OrchError(f"run {self.run_id} has no {artifact}") from exc
-        return Path(path).read_text(encoding="utf-8")
-
-    def children(self) -> list[LoggedRun]:
-        runs = self._client.search_runs(
-            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'", max_results=1000
-        )
-        return [LoggedRun(self._client, r) for r in runs]
-
-    @property
-    def experiment_name(self) -> str:
-        return self._client.get_experiment(self.experiment_id).name
-
-
-def _client() -> mlflow.MlflowClient:
-    configure_tracking(load_mlflow_settings())  # mlflow.yaml's tracking URI, unless MLFLOW_TRACKING_URI is set
-    return mlflow.MlflowClient()
-
-
-def logged_run(run_id: str) -> LoggedRun:
-    """The run `run_id` in the configured store. Raises OrchError if there is none."""
-    client = _client()
-    try:
-        return LoggedRun(client, client.get_run(run_id))
-    except Exception as exc:
-        raise OrchError(f"no MLflow run {run_id!r} in {client.tracking_uri}: {exc}".splitlines()[0]) from exc
-
-
-def search_runs(experiment_like: str, filter_string: str, limit: int) -> list[LoggedRun]:
-    """Runs of the experiments named like `experiment_like` (SQL LIKE), newest first."""
-    client = _client()
-    experiments = [e.experiment_id for e in client.search_experiments(filter_string=f"name LIKE '{experiment_like}'")]
-    if not experiments:
-        return []
-    runs = client.search_runs(
-        experiments, filter_string=filter_string, order_by=["attributes.start_time DESC"], max_results=limit
-    )
-    return [LoggedRun(client, r) for r in runs]

@@ -1,0 +1,16 @@
+"""Everything orch logs to MLflow, and the only package that imports `mlflow`: runs and their
+params, metrics, tables and artifacts (`tracker`), orch's trace spans as MLflow spans (`spans`),
+and reading logged runs back (`logged`)."""
+
+import os
+
+# Before mlflow is imported anywhere: no telemetry, and no fetch of MLflow's model price catalog
+# from GitHub when traces of LLM calls are logged (orch runs offline and prices calls itself).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
+
+
+from orch.tracking.logged import LoggedRun, logged_run, search_runs
+from orch.tracking.tracker import Tracker, configure_tracking, metric_key
+
+__all__ = ["LoggedRun", "Tracker", "configure_tracking", "logged_run", "metric_key", "search_runs"]

@@ -1,0 +1,86 @@
+"""One trace per item over real HTTP into a real MLflow store: the item span holds one span per node
+(each fanned-out analyst too) and one CHAT_MODEL span per call inside its node, with token usage;
+a failed call is an ERROR span with its reason; untraced runs record no spans at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+import orch
+from tests.fake_openai import reply_for
+from tests.fault_server import FaultServer, Reply, Request, completion, fault_server, json_reply, models_list
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    def by_model(request: Request) -> Reply:
+        if request.body["model"] == "m-bad":
+            return json_reply({"error": {"message": "overloaded"}}, 500)
+        schema = request.body.get("response_format", {}).get("json_schema", {}).get("schema", {})
+        return completion(reply_for(schema, "B"), usage={"prompt_tokens": 11, "completion_tokens": 7})
+
+    with fault_server() as srv:
+        srv.chat = by_model
+        srv.models = models_list("m-ok", "m-bad")
+        yield srv
+
+
+def pool(tmp_path: Path, server: FaultServer) -> Path:
+    path = tmp_path / "pool.yaml"
+    agents = "".join(
+        f"  - {{id: {name}, model: {model}, base_url: '{server.base_url}', max_retries: 0}}\n"
+        for name, model in [("a", "m-ok"), ("b", "m-ok"), ("bad", "m-bad")]
+    )
+    path.write_text(f"agents:\n{agents}panel: [a, b, bad]\nroles: {{merger: a}}\n")
+    return path
+
+
+def spans_of(run_id: str) -> list[list[object]]:
+    traces = mlflow.search_traces(run_id=run_id, return_type="list")
+    return [trace.data.spans for trace in traces]
+
+
+def test_a_trace_holds_the_item_its_nodes_and_their_calls(tmp_path: Path, server: FaultServer) -> None:
+    item = orch.make_item("Which letter?", ["x", "y", "z"], answer="B")
+    outcome = orch.run([item], pool=pool(tmp_path, server), benchmark="tracing")
+    assert outcome.results[0].status == "degraded"
+    [spans] = spans_of(outcome.run_id)
+    by_id = {s.span_id: s for s in spans}
+    names = sorted(s.name for s in spans)
+    assert names == sorted(
+        [
+            f"item {item.id}",
+            "analyze",
+            "analyze",
+            "analyze",
+            "merge",
+            "call a",  # analyst a
+            "call b",
+            "call bad",
+            "call a",  # a merges
+        ]
+    )
+    for call in (s for s in spans if s.name.startswith("call ")):
+        parent = by_id[call.parent_id]
+        assert parent.name in ("analyze", "merge") and call.span_type == "CHAT_MODEL"
+        if call.name != "call bad" and parent.name == "analyze":
+            assert parent.attributes["agent"] == call.attributes["agent"]
+    bad = next(s for s in spans if s.name == "call bad")
+    assert bad.status.status_code == "ERROR" and "HTTP 500" in bad.attributes["error"]
+    ok = next(s for s in spans if s.name == "call b")
+    assert ok.attributes["mlflow.chat.tokenUsage"] == {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18}
+    assert ok.inputs["messages"][0]["role"] == "system" and ok.outputs["content"]
+    root = next(s for s in spans if s.parent_id is None)
+    assert root.name == f"item {item.id}" and root.outputs["answer"] == "B"
+
+
+def test_tracing_off_records_no_trace(tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = tmp_path / "mlflow.yaml"
+    settings.write_text("strict: true\ntracing: {enabled: false}\n")
+    monkeypatch.setenv("ORCH_MLFLOW_CONFIG", str(settings))
+    outcome = orch.run([orch.make_item("Which?", ["x", "y"], answer="A")], pool=pool(tmp_path, server))
+    assert spans_of(outcome.run_id) == []
