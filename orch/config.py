@@ -68,7 +68,12 @@ class AgentConfig(BaseModel):
     timeout_s: float = Field(300.0, gt=0)
     """Per-request timeout. Local CPU models are slow: a 1.5B model writes ~13 tokens/s."""
     max_retries: int = Field(2, ge=0)
-    """Retries on timeouts, connection errors and 5xx (never on unreadable output)."""
+    """Retries on timeouts, dropped connections, 429 (waiting its Retry-After), 5xx and malformed
+    replies, with exponential backoff and jitter (never on unreadable text in a good reply)."""
+    circuit_failures: int = Field(5, ge=1)
+    """Consecutive failed calls (each after its retries) that open the agent's circuit breaker."""
+    circuit_cooldown_s: float = Field(30.0, gt=0)
+    """How long an open circuit refuses calls before one trial call goes through."""
     structured_output: Literal["json_schema", "none"] = "json_schema"
     """`json_schema` sends a response_format schema (grammar-enforced by llama.cpp);
     `none` asks for JSON in the prompt only, for endpoints that reject response_format."""

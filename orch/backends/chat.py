@@ -25,6 +25,7 @@ from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_openai import ChatOpenAI
 
 import orch.spans as spans
+from orch.backends.breaker import CircuitBreaker
 from orch.backends.budget import RequestBudget
 from orch.backends.cache import CallCache, ReplayMiss, call_key
 from orch.backends.http_chat import NO_KEY, EndpointFailure, HttpChat
@@ -118,6 +119,7 @@ class AgentClient:
         self.cache = cache
         self.seed = seed
         self.temperature = temperature
+        self.breaker = CircuitBreaker(agent.circuit_failures, agent.circuit_cooldown_s)
 
     @property
     def chat_model(self) -> BaseChatModel:
@@ -197,7 +199,14 @@ class AgentClient:
                     f"replay: agent {self.agent.id!r} has no cached reply for this call (key {key[:12]}); "
                     "run without --replay to call the model"
                 )
-        completion = await self._call(messages, kwargs)
+        if (refusal := self.breaker.refusal()) is not None:
+            raise self._failure(refusal)
+        try:
+            completion = await self._call(messages, kwargs)
+        except BackendError:
+            self.breaker.record(ok=False)
+            raise
+        self.breaker.record(ok=True)
         if self.cache is not None and key is not None:
             self.cache.put(key, self.agent.id, completion.model_dump(exclude={"queued_ms", "cached"}))
         return completion
