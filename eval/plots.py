@@ -45,7 +45,7 @@ def cost_figure(report: EvalReport) -> Figure:
         ax.errorbar(
             r.tokens_per_item,
             r.accuracy.value,
-            yerr=[[r.accuracy.value - r.accuracy.ci_low], [r.accuracy.ci_high - r.accuracy.value]],
+            yerr=[[max(0.0, r.accuracy.value - r.accuracy.ci_low)], [max(0.0, r.accuracy.ci_high - r.accuracy.value)]],
             fmt="o",
             color=_BASELINE if r.baseline else _TARGET,
             capsize=3,

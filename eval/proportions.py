@@ -52,7 +52,10 @@ def wilson_ci(correct: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     if n == 0:
         return (math.nan, math.nan)
     low, high = proportion_confint(correct, n, alpha=alpha, method="wilson")
-    return (float(low), float(high))
+    # the interval holds correct/n, but statsmodels' rounding puts 7/7's upper bound (and 0/7's lower)
+    # one ulp on the wrong side of it: a negative error bar, which matplotlib refuses
+    p = correct / n
+    return (min(float(low), p), max(float(high), p))
 
 
 def proportion_of(k: int, n: int, alpha: float = 0.05) -> Proportion:

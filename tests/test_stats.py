@@ -64,6 +64,13 @@ def test_wilson_matches_closed_form(k, n, alpha):
     assert wilson_ci(k, n, alpha) == pytest.approx(wilson_by_formula(k, n, alpha), abs=1e-9)
 
 
+@pytest.mark.parametrize("n", [7, 9, 12, 60, 101])
+def test_wilson_holds_the_point_at_all_right_and_all_wrong(n):
+    """statsmodels rounds n/n's upper bound (and 0/n's lower) one ulp past the point for these n: an
+    evaluation with a system at 100% then crashed drawing its negative error bar."""
+    assert wilson_ci(n, n)[1] == 1.0 and wilson_ci(0, n)[0] == 0.0
+
+
 def test_wilson_empty_is_nan_and_bad_input_rejected():
     low, high = wilson_ci(0, 0)
     assert math.isnan(low) and math.isnan(high)
