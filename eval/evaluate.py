@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from orch.eval.sampling import Sample
     from orch.eval.store import EvaluationRecord
     from orch.eval.systems import System
+    from orch.nodes.budgets import BudgetStop
     from orch.records import ItemResult
 
 __all__ = ["EvalHooks", "EvalOutcome", "EvalRequest", "evaluate", "sc_samples"]
@@ -54,6 +55,9 @@ class EvalOutcome:
     """Per system: items answered although some call failed (labelled `degraded` in the item table)."""
     failed: dict[str, int]
     """Per system: items whose calls failed with no answer; stored as failures and retried next run."""
+    stopped: BudgetStop | None = None
+    """Set when a budget stopped the evaluation before all its items started: the MLflow runs end
+    KILLED (tag `orch.stopped=budget`) and the same request, run again, continues."""
 
     @property
     def failed_items(self) -> int:
@@ -94,8 +98,8 @@ def evaluate(
     """Run (or resume) an evaluation and log it to MLflow.
 
     Raises:
-        DatasetError, SpecError, ConfigError: bad benchmark, sample, systems or pool, before any model
-            starts or any run is opened.
+        DatasetError, SpecError, ConfigError: bad benchmark, sample, systems, pool or budget, before
+            any model starts or any run is opened.
         ReplayMiss: with `replay`, a call that is not cached.
     """
     plan = EvalPlan(request, pool)  # every input is checked before anything is opened or imported

@@ -20,6 +20,7 @@ from orch.eval.store import EvaluationRecord, ResultStore
 from orch.eval.systems import System, self_consistency_graph
 from orch.locks import file_lock
 from orch.mlflow_config import MlflowSettings
+from orch.nodes.budgets import RunBudget
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.records import ItemResult
 from orch.routers.report import stored_observations
@@ -108,29 +109,36 @@ class Evaluation:
                 record.parent_run_id = parent_id
                 self.store.save_evaluation(record)
                 log_parent_params(tracker, plan)
+                tracker.log_params(plan.budgets.params())
+            budget = RunBudget(plan.budgets)  # one budget for the whole evaluation, every system
             for index, declared in enumerate(plan.systems):
+                if budget.reached() is not None:  # no new item starts: later systems are not opened
+                    self.results[declared.name] = self._skipped(declared, budget)
+                    continue
                 system = plan.systems[index] = self.resolve(declared)
-                self.results[system.name] = self._run_system(system, record, stack)
+                self.results[system.name] = self._run_system(system, record, stack, budget)
             systems = self._compared(plan)
             calls = self.cache.stats.misses - calls_before
             report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache.stats.hits)
             counts = {status: self._count(status) for status in ("degraded", "failed")}
-            any_failed = any(counts["failed"].values())
-            record.status = "incomplete" if any_failed else "finished"
-            tracker.set_tags({"orch.status": record.status})
+            any_failed, stopped = any(counts["failed"].values()), budget.stop()
+            record.status = "incomplete" if any_failed or stopped else "finished"
+            tracker.log_metrics(budget.metrics())
+            tracker.set_tags({"orch.status": record.status, **budget.tags()})
             self.store.save_evaluation(record)
-        if any_failed:
-            tracker.end_as(parent_id, "FAILED")
+        if stopped or any_failed:  # a budget's stop is an interruption (resumable), not a failure
+            tracker.end_as(parent_id, "KILLED" if stopped else "FAILED")
         hits = self.cache.stats.hits
         degraded, failed = counts["degraded"], counts["failed"]
-        return EvalOutcome(record, plan.sample, report, markdown, calls, hits, systems, degraded, failed)
+        return EvalOutcome(record, plan.sample, report, markdown, calls, hits, systems, degraded, failed, stopped)
 
     def _count(self, status: str) -> dict[str, int]:
         return {name: sum(r.status == status for r in results) for name, results in self.results.items()}
 
     def _compared(self, plan: EvalPlan) -> list[SystemResults]:
-        """Each system's results on the items every system answered: a failed item is no answer, so it
-        is left out of every comparison (and noted) until a re-run answers it."""
+        """Each system's results on the items every system answered: a failed item is no answer, and
+        an item a budget left unstarted has none yet, so each is left out of every comparison (and
+        noted) until a re-run answers it."""
         failed = sorted({r.item.id for results in self.results.values() for r in results if r.status == "failed"})
         if failed:
             shown = ", ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
@@ -139,6 +147,14 @@ class Evaluation:
                 f"run the same command again to retry them ({shown})"
             )
         left_out = set(failed)
+        ran = [{r.item.id for r in results} for results in self.results.values()]
+        unstarted = [i.id for i in plan.sample.items if i.id not in left_out and not all(i.id in r for r in ran)]
+        if unstarted:
+            self.notes.append(
+                f"{len(unstarted)} item(s) were not run by some system (the budget stopped the evaluation) and are "
+                "left out of every comparison; run the same command again to continue"
+            )
+        left_out.update(unstarted)
         return [
             SystemResults(
                 name=s.name,
@@ -158,7 +174,18 @@ class Evaluation:
             )
         return self._pool
 
-    def _run_system(self, system: System, record: EvaluationRecord, outer: ExitStack) -> list[ItemResult]:
+    def _skipped(self, system: System, budget: RunBudget) -> list[ItemResult]:
+        """A system after the budget's stop: not opened; its earlier results count, the rest do not start
+        (a self-consistency system not yet sized has no key, so none of its items count as done)."""
+        items = self.plan.sample.items
+        key = self.plan.system_key(system.graph) if system.graph is not None else None
+        done = self.store.load(key, [i.id for i in items]) if key is not None else {}
+        budget.skip(len(items) - len(done))
+        return [done[i.id] for i in items if i.id in done]
+
+    def _run_system(
+        self, system: System, record: EvaluationRecord, outer: ExitStack, budget: RunBudget
+    ) -> list[ItemResult]:
         assert system.graph is not None  # resolved
         plan = self.plan
         session = Session(system.graph, plan.pool_config, pool_source=plan.pool_source, pool_hash=plan.pool_hash)
@@ -200,15 +227,17 @@ class Evaluation:
                     done[result.item.id] = result
                     self.hooks.item_done(system, result)
 
-                runner.batch(pending, concurrency=self.request.concurrency, on_result=on_result)
+                runner.batch(pending, concurrency=self.request.concurrency, on_result=on_result, budget=budget)
                 if session.router is not None:
                     tracker.log_text(session.router.service.state.model_dump_json(indent=2), "router/final_state.json")
-            results = [done[i.id] for i in items]
+            results = [done[i.id] for i in items if i.id in done]  # a budget's stop leaves some unstarted
+            stopped = len(results) < len(items)
             calls = self.cache.stats.misses - calls_before
             self._note_router(system, session, results, router.router_id)
             log_results(tracker, results, calls_made=calls)
-        if any(r.status == "failed" for r in results):
-            tracker.end_as(run_id, "FAILED")
+            tracker.set_tags({"orch.stopped": "budget" if stopped else "no"})
+        if stopped or any(r.status == "failed" for r in results):
+            tracker.end_as(run_id, "KILLED" if stopped else "FAILED")
         self.hooks.system_finished(system, results, calls)
         return results
 
@@ -219,6 +248,7 @@ class Evaluation:
             "baseline": system.baseline,
             "system_key": key,
             "samples": system.samples or "",
+            **self.plan.budgets.params(),
         }
 
     def _note_router(self, system: System, session: Session, results: list[ItemResult], router_id: str) -> None:

@@ -20,6 +20,7 @@ from orch.eval.sampling import Sample, sample
 from orch.eval.systems import System, parse_systems, self_consistency_graph
 from orch.graphs import Graph
 from orch.items import Item
+from orch.nodes.budgets import Budgets
 from orch.nodes.prompts import PROMPT_VERSION
 
 __all__ = ["EvalPlan", "EvalRequest", "digest", "items_dataset"]
@@ -48,6 +49,14 @@ class EvalRequest(BaseModel):
     trace_rate: float | None = Field(None, ge=0, le=1)
     budget_tolerance: float = Field(0.25, ge=0)
     mapping: ColumnMapping | None = None
+    max_cost: float | None = None
+    """US dollars this invocation may spend on calls before no new item starts (see `orch.nodes.budgets`)."""
+    max_time: float | None = None
+    """Seconds of wall time, from the first item, before no new item starts; re-running continues."""
+    item_max_cost: float | None = None
+    """US dollars of one item's calls after which its further calls are refused (failed calls)."""
+    item_max_time: float | None = None
+    """Seconds after which an item is cut off: a failed item, retried by the next run."""
 
 
 def digest(value: object) -> str:
@@ -61,10 +70,20 @@ def items_dataset(items: Sequence[Item], name: str = "items") -> Dataset:
 
 
 class EvalPlan:
-    """The loaded, checked evaluation: dataset, sample, pool and systems."""
+    """The loaded, checked evaluation: budgets, dataset, sample, pool and systems.
+
+    Budgets are not part of the evaluation's key: the same evaluation re-run under another budget
+    (or none) continues where the last one stopped.
+    """
 
     def __init__(self, request: EvalRequest, pool: PoolConfig | Path | None = None) -> None:
         self.request = request
+        self.budgets = Budgets(
+            max_cost=request.max_cost,
+            max_time=request.max_time,
+            item_max_cost=request.item_max_cost,
+            item_max_time=request.item_max_time,
+        )
         benchmark = request.benchmark
         if isinstance(benchmark, str):
             self.dataset = load_benchmark(benchmark, request.mapping)

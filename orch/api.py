@@ -18,6 +18,7 @@ from orch.mlflow_config import load_mlflow_settings
 
 if TYPE_CHECKING:
     from orch.app.runner import GraphRunner
+    from orch.nodes.budgets import BudgetStop, RunBudget
     from orch.records import ItemResult
     from orch.summary import Results, RunSummary
     from orch.tracking import Tracker
@@ -38,9 +39,12 @@ class AskOutcome:
 @dataclass(frozen=True)
 class RunOutcome:
     results: Results
+    """The items that ran, in item order (under a budget, those not started are left out)."""
     summary: RunSummary
     run_id: str
     tracking_uri: str
+    stopped: BudgetStop | None = None
+    """Set when a budget stopped the run before all its items started (the MLflow run ends KILLED)."""
 
 
 def make_item(question: str, options: Sequence[str] | None = None, answer: str | None = None) -> Item:
@@ -60,9 +64,11 @@ def _recorded_run(
     router: str,
     on_start: Callable[[Session], None] | None,
     params: Mapping[str, object],
+    budget: RunBudget | None = None,
 ) -> tuple[list[ItemResult], RunSummary, str]:
     """One MLflow run around a started session, the shared part of `ask` and `run`: setup logged,
-    `work` done with the runner, the agents stopped, then the results logged into the same run."""
+    `work` done with the runner, the agents stopped, then the results logged into the same run.
+    A run a budget stopped is tagged `orch.stopped=budget` and ends KILLED, as an interrupted one does."""
     from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow
 
     with tracker.start_run(experiment, run_name, tags=tags) as run_id:
@@ -73,6 +79,13 @@ def _recorded_run(
             log_setup(tracker, session, **params)
             results = work(runner)
         summary = log_results(tracker, results)
+        stopped = None
+        if budget is not None:
+            stopped = budget.stop()
+            tracker.log_metrics(budget.metrics())
+            tracker.set_tags(budget.tags())
+    if stopped is not None:
+        tracker.end_as(run_id, "KILLED")
     return results, summary, run_id
 
 
@@ -123,18 +136,33 @@ def run(
     params: Mapping[str, object] | None = None,
     on_start: Callable[[Session], None] | None = None,
     on_result: Callable[[ItemResult], None] | None = None,
+    max_cost: float | None = None,
+    max_time: float | None = None,
+    item_max_cost: float | None = None,
+    item_max_time: float | None = None,
 ) -> RunOutcome:
     """Run a graph over items, logged as one MLflow run (experiment `orch-<benchmark>`).
 
     A running accuracy is logged per item (`running_accuracy`, one step each); `on_result` sees each
     result as it is produced; `params` are logged beside the run's own.
+
+    Args:
+        max_cost, max_time, item_max_cost, item_max_time: budgets in US dollars and seconds, per run
+            (then no new item starts, and `stopped` says so) and per item (see `orch.nodes.budgets`).
+
+    Raises:
+        ConfigError: a budget that is not a positive number, before anything is opened.
     """
+    from orch.nodes.budgets import Budgets, RunBudget
+
+    budgets = Budgets(max_cost=max_cost, max_time=max_time, item_max_cost=item_max_cost, item_max_time=item_max_time)
     settings = load_mlflow_settings()
     session = Session(graph, pool)
     from orch.summary import Results
     from orch.tracking import Tracker
 
     tracker = Tracker(settings)
+    budget = RunBudget(budgets)
     done: list[ItemResult] = []
 
     def record(result: ItemResult) -> None:
@@ -146,15 +174,17 @@ def run(
             on_result(result)
 
     ids = ",".join(i.id for i in items[:20])
+    own = {"benchmark": benchmark, "n_items": len(items), "item_ids_head": ids, **budgets.params()}
     results, summary, run_id = _recorded_run(
         session,
         tracker,
         tracker.experiment_name("run", benchmark),
         f"{session.graph.name} {benchmark} n={len(items)}",
-        lambda runner: runner.batch(items, concurrency=concurrency, on_result=record),
+        lambda runner: runner.batch(items, concurrency=concurrency, on_result=record, budget=budget),
         tags={"orch.command": "run", "orch.benchmark": benchmark},
         router=router,
         on_start=on_start,
-        params={"benchmark": benchmark, "n_items": len(items), "item_ids_head": ids, **(params or {})},
+        params={**own, **(params or {})},
+        budget=budget,
     )
-    return RunOutcome(Results(results), summary, run_id, tracker.tracking_uri)
+    return RunOutcome(Results(results), summary, run_id, tracker.tracking_uri, budget.stop())

@@ -10,7 +10,15 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from orch.cli.options import ConcurrencyOpt, ConfigOpt, MaxFailedOpt
+from orch.cli.options import (
+    ConcurrencyOpt,
+    ConfigOpt,
+    ItemMaxCostOpt,
+    ItemMaxTimeOpt,
+    MaxCostOpt,
+    MaxFailedOpt,
+    MaxTimeOpt,
+)
 from orch.cli.render import console, end_of_run, progress_bar
 
 if TYPE_CHECKING:
@@ -135,8 +143,15 @@ def evaluate_command(
     column: MapOpt = None,
     config: ConfigOpt = None,
     max_failed: MaxFailedOpt = 0.0,
+    max_cost: MaxCostOpt = None,
+    max_time: MaxTimeOpt = None,
+    item_max_cost: ItemMaxCostOpt = None,
+    item_max_time: ItemMaxTimeOpt = None,
 ) -> None:
-    """Run or resume an evaluation; one MLflow parent run, one nested run per system."""
+    """Run or resume an evaluation; one MLflow parent run, one nested run per system.
+
+    Exit codes: 0 done, 1 items failed (beyond --max-failed), 2 bad input, 3 a budget stopped it
+    (the same command again continues), 130 interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     if benchmark is None:
@@ -155,13 +170,19 @@ def evaluate_command(
         exclude_sample=exclude_sample,
         trace_rate=trace_rate,
         mapping=_mapping(column) if column else None,
+        max_cost=max_cost,
+        max_time=max_time,
+        item_max_cost=item_max_cost,
+        item_max_time=item_max_time,
     )
     started = time.perf_counter()
     with progress_bar("acc") as progress:
         outcome = orch.evaluate(request, pool=config, hooks=_progress_hooks(progress))
     _print_outcome(outcome, time.perf_counter() - started)
     runs = len(outcome.sample) * len(outcome.failed)
-    end_of_run(runs, sum(outcome.degraded.values()), outcome.failed_items, max_failed=max_failed)
+    end_of_run(
+        runs, sum(outcome.degraded.values()), outcome.failed_items, max_failed=max_failed, stopped=outcome.stopped
+    )
 
 
 def _progress_hooks(progress: Progress) -> EvalHooks:

@@ -11,10 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from orch.nodes.budgets import BudgetStop
     from orch.records import ItemResult
     from orch.summary import RunSummary
 
 __all__ = [
+    "BUDGET_EXIT",
     "analyses_table",
     "analysis_notes",
     "console",
@@ -35,6 +37,9 @@ def _console() -> Console:
 
 
 console = _console()
+
+BUDGET_EXIT = 3
+"""The exit code of a run a budget stopped: not a failure (1), bad input (2) or an interruption (130)."""
 
 
 def progress_bar(label: str) -> Progress:
@@ -155,17 +160,37 @@ def items_table(results: Sequence[ItemResult]) -> Table:
     return table
 
 
-def end_of_run(items: int, degraded: int, failed: int, *, max_failed: float = 0.0) -> None:
-    """The run's last line — answered, degraded, failed — and exit code 1 when more items failed
-    than `max_failed` (a share) allows: a failure is never an answer, and scripts must see it."""
+def end_of_run(
+    items: int,
+    degraded: int,
+    failed: int,
+    *,
+    max_failed: float = 0.0,
+    stopped: BudgetStop | None = None,
+    resumes: bool = True,
+) -> None:
+    """The run's last lines — answered, degraded, failed (and not started), then the budget's stop
+    if one stopped it — and the exit code: 3 when a budget stopped the run (incomplete; the same
+    evaluation run again continues), else 1 when more items failed than `max_failed` (a share)
+    allows: a failure is never an answer, and scripts must see it.
+
+    Args:
+        items: every item the run was given (in an evaluation: items × systems), started or not.
+    """
     import typer
 
-    answered = items - failed
-    colour = "red" if failed else ("yellow" if degraded else "green")
+    unstarted = stopped.not_started if stopped is not None else 0
+    answered = items - failed - unstarted
+    colour = "red" if failed else ("yellow" if degraded or stopped else "green")
     console.print(
         f"[{colour}]{answered} of {items} item(s) answered ({degraded} degraded: some call failed), "
-        f"{failed} failed[/]" + (" — run the same command again to retry the failed items" if failed else "")
+        f"{failed} failed[/]"
+        + (f"[{colour}], {unstarted} not started[/]" if stopped is not None else "")
+        + (" — run the same command again to retry the failed items" if failed else "")
     )
+    if stopped is not None:
+        console.print(f"[yellow]{stopped.line(resumes=resumes)}[/]")
+        raise typer.Exit(BUDGET_EXIT)
     if failed and failed > max_failed * items:
         raise typer.Exit(1)
 

@@ -6,7 +6,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orch.cli.options import ConcurrencyOpt, ConfigOpt, GraphOpt, MaxFailedOpt, RouterOpt
+from orch.cli.options import (
+    ConcurrencyOpt,
+    ConfigOpt,
+    GraphOpt,
+    ItemMaxCostOpt,
+    ItemMaxTimeOpt,
+    MaxCostOpt,
+    MaxFailedOpt,
+    MaxTimeOpt,
+    RouterOpt,
+)
 from orch.cli.render import console, end_of_run, items_table, progress_bar, summary_lines
 
 if TYPE_CHECKING:
@@ -37,8 +47,15 @@ def run(
     router: RouterOpt = "default",
     concurrency: ConcurrencyOpt = 1,
     max_failed: MaxFailedOpt = 0.0,
+    max_cost: MaxCostOpt = None,
+    max_time: MaxTimeOpt = None,
+    item_max_cost: ItemMaxCostOpt = None,
+    item_max_time: ItemMaxTimeOpt = None,
 ) -> None:
-    """Run a graph over the first N MMLU test items (official order: subjects A–Z) and log it to MLflow."""
+    """Run a graph over the first N MMLU test items (official order: subjects A–Z) and log it to MLflow.
+
+    A run a budget stopped ends with a line saying so and exit code 3; `orch run` keeps no results
+    between runs, so run it again to start over (`orch eval` continues instead)."""
     import orch
 
     items = select_mmlu(limit, subject)
@@ -61,10 +78,22 @@ def run(
             params={"subject": subject or ""},
             on_start=lambda s: progress.update(task, description=s.graph.name),
             on_result=on_result,
+            max_cost=max_cost,
+            max_time=max_time,
+            item_max_cost=item_max_cost,
+            item_max_time=item_max_time,
         )
     console.print(items_table(outcome.results))
     for line in summary_lines(outcome.summary):
         console.print(line)
     console.print(f"[dim]MLflow run {outcome.run_id} in {outcome.tracking_uri}. See it with: orch ui[/]")
-    summary = outcome.summary
-    end_of_run(summary.items, summary.degraded, summary.failed, max_failed=max_failed)
+    summary, stopped = outcome.summary, outcome.stopped
+    unstarted = stopped.not_started if stopped is not None else 0
+    end_of_run(
+        summary.items + unstarted,
+        summary.degraded,
+        summary.failed,
+        max_failed=max_failed,
+        stopped=stopped,
+        resumes=False,
+    )
