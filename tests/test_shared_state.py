@@ -1,14 +1,19 @@
 """Two orch processes on one working folder, as a user starts them: a fresh MLflow store is created
-once, and the same evaluation started twice runs its items once (the second waits, then joins)."""
+once, the same evaluation started twice runs its items once (the second waits, then joins), and two
+different evaluations started together both finish with all their results."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
+from collections import Counter
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
-from tests.eval_folder import eval_folder
+from tests.eval_folder import EvalFolder, eval_folder, write_quiz
 
 
 def test_the_same_evaluation_twice_at_once_runs_each_item_once(tmp_path: Path) -> None:
@@ -29,3 +34,74 @@ def test_the_same_evaluation_twice_at_once_runs_each_item_once(tmp_path: Path) -
         [experiment] = [e for e in client.search_experiments() if e.name.startswith("orch-eval-")]
         parents = client.search_runs([experiment.experiment_id], filter_string="tags.`orch.kind` = 'evaluation'")
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def _started_together(folder: EvalFolder, tmp_path: Path, commands: list[list[str]]) -> list[tuple[str, str]]:
+    """Start every command at once in the folder; wait for all; (stdout, stderr) of each, all exit 0."""
+    procs = [
+        subprocess.Popen(command, cwd=tmp_path, env=folder.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for command in commands
+    ]
+    outputs = [tuple(s.decode() for s in p.communicate(timeout=300)) for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(procs), [err[-2000:] for _, err in outputs]
+    return outputs  # type: ignore[return-value]
+
+
+def _sqlite_rows(path: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",), path
+        return db.execute(query).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "calls"),
+    [
+        pytest.param(("quiz.jsonl", "single:a"), ("quiz.jsonl", "single:b,cot:b"), 3, id="same-items-other-systems"),
+        pytest.param(("quiz.jsonl", "single:a"), ("other.jsonl", "single:b"), 2, id="other-items-other-systems"),
+    ],
+)
+def test_two_different_evaluations_at_once_both_finish_with_all_their_results(
+    tmp_path: Path, first: tuple[str, str], second: tuple[str, str], calls: int
+) -> None:
+    """Two evaluations that are not the same (so neither waits for the other) started together in a
+    fresh folder: both finish, every item is answered once per system (never twice, never lost),
+    nobody sees "database is locked", and the stores agree with each other afterwards."""
+    items = 6
+    with eval_folder(tmp_path, items=items, delay_s=0.3, agents=("a", "b")) as folder:
+        write_quiz(tmp_path / "other.jsonl", items, prefix="R")
+        outputs = _started_together(folder, tmp_path, [folder.eval_command(*first), folder.eval_command(*second)])
+        requests = list(folder.server["requests"])
+    printed = "".join(out + err for out, err in outputs)
+    assert "Traceback" not in printed and "database is locked" not in printed.lower(), printed[-4000:]
+    assert "another orch process is running this evaluation" not in printed  # different evaluations never wait
+
+    # every model call once: `calls` systems × items, no call twice
+    sent = Counter((body["model"], json.dumps(body["messages"], sort_keys=True)) for body in requests)
+    assert sum(sent.values()) == calls * items and set(sent.values()) == {1}, sent.most_common(3)
+    a_times = [t for t, model in folder.answered if model == "m-a"]
+    b_times = [t for t, model in folder.answered if model == "m-b"]
+    assert min(a_times) < max(b_times) and min(b_times) < max(a_times)  # the two really ran at the same time
+
+    # the .orch stores: intact, every system's items stored once, no failure, both evaluations finished
+    state = tmp_path / "state"
+    stored = Counter(key for (key,) in _sqlite_rows(state / "evals.sqlite", "SELECT system_key FROM results"))
+    assert sorted(stored.values()) == [items] * calls, stored
+    assert _sqlite_rows(state / "evals.sqlite", "SELECT * FROM failures") == []
+    records = [json.loads(r) for (r,) in _sqlite_rows(state / "evals.sqlite", "SELECT record FROM evaluations")]
+    assert sorted(r["status"] for r in records) == ["finished", "finished"], records
+    assert _sqlite_rows(state / "calls.sqlite", "SELECT COUNT(*) FROM calls") == [(calls * items,)]
+
+    # MLflow: two finished parents, each system run finished with its own items and all their traces
+    client = MlflowClient(tracking_uri=folder.store)
+    experiments = [e.experiment_id for e in client.search_experiments() if e.name.startswith("orch-eval-")]
+    parents = client.search_runs(experiments, filter_string="tags.`orch.kind` = 'evaluation'")
+    assert len(parents) == 2 and {p.info.status for p in parents} == {"FINISHED"}
+    assert {p.info.run_id for p in parents} == {r["parent_run_id"] for r in records}
+    system_runs = {run_id for r in records for run_id in r["system_run_ids"].values()}
+    assert len(system_runs) == calls
+    for run_id in system_runs:
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED" and run.data.params["system_key"] in stored, run.data.params
+        assert run.data.metrics.get("traces_missing", 0) == 0
+        traces = client.search_traces(locations=experiments, run_id=run_id, max_results=100)
+        assert len(traces) == items and {t.info.state.value for t in traces} == {"OK"}, run_id
