@@ -44,6 +44,8 @@ def test_opens_after_consecutive_failures_and_recovers_after_a_trial() -> None:
     assert breaker.state == "open" and breaker.refused == 2
     clock.now = 20.0
     assert breaker.refusal() is None
+    breaker.abandon()  # the trial was cancelled: the next call is the trial
+    assert breaker.refusal() is None
     breaker.record(ok=True)
     assert breaker.state == "closed" and breaker.refusal() is None
 

@@ -47,6 +47,11 @@ class CircuitBreaker:
         wait = max(0.0, self.cooldown_s - (self._clock() - (self._opened_at or 0.0)))
         return f"circuit open after {self._consecutive} failed calls in a row; not called (next trial in {wait:.0f} s)"
 
+    def abandon(self) -> None:
+        """A call that was let through ended without an outcome (cancelled): a half-open breaker
+        lets the next call be the trial."""
+        self._trial_out = False
+
     def record(self, ok: bool) -> None:
         """The outcome of a call that was made."""
         self._trial_out = False

@@ -206,6 +206,9 @@ class AgentClient:
         except BackendError:
             self.breaker.record(ok=False)
             raise
+        except BaseException:  # cancelled (an item's time budget, Ctrl-C): no outcome to record
+            self.breaker.abandon()
+            raise
         self.breaker.record(ok=True)
         if self.cache is not None and key is not None:
             self.cache.put(key, self.agent.id, completion.model_dump(exclude={"queued_ms", "cached"}))

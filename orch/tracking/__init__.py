@@ -1,5 +1,5 @@
 """Everything orch logs to MLflow, and the only package that imports `mlflow`: runs and their
-params, metrics, tables and artifacts (`tracker`), orch's trace spans as MLflow spans (`spans`),
+params, metrics, tables and artifacts (`tracker`), traces stored by a process of their own (`writer`),
 and reading logged runs back (`logged`)."""
 
 import os

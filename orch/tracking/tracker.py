@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import AssessmentSource, Metric, RunTag, SpanType
+from mlflow.entities import Metric, RunTag
 
 import orch.spans as spans
 from orch.errors import OrchError
 from orch.items import Item
 from orch.locks import sqlite_lock
 from orch.mlflow_config import MlflowSettings, load_mlflow_settings
-from orch.tracking.spans import MLFLOW_TRACER
+from orch.tracking.writer import TraceJob, TraceWriter
 
 __all__ = ["Tracker", "configure_tracking", "metric_key"]
 
@@ -70,10 +70,11 @@ class Tracker:
         configure_tracking(self.settings)
         self.run_id: str | None = None
         self.experiment_id: str | None = None
-        self._assessments: list[tuple[str, str, bool]] = []
-        """(trace id, gold, correct) of traced items, logged once their traces are written."""
+        self._writer: TraceWriter | None = None
+        """Stores the traces, in a process of its own (started with the first run that traces)."""
         self._traced = 0
-        """Items traced since the run was (re)opened: the traces it must find written at the end."""
+        """Traces of finished items handed to the writer since the run was (re)opened: the traces
+        it must find written at the end."""
         self._buffered: list[Metric] = []
         self._flushed = time.monotonic()
 
@@ -107,6 +108,7 @@ class Tracker:
         else:
             run_context = mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested)
         opened_ms, self._traced = int(time.time() * 1000), 0
+        self._start_writer()  # its MLflow import overlaps the agents' start-up
         try:
             with run_context as run:
                 self.run_id, self.experiment_id = run.info.run_id, experiment_id
@@ -114,16 +116,29 @@ class Tracker:
                     yield run.info.run_id
                 finally:
                     self.flush_metrics()
-                    # flushing waits on the exporter thread (~1 s): once per top-level run, or when a
-                    # nested run's traces must be written before their assessments can be
-                    if not nested or self._assessments or self._traced:
-                        self._best_effort("flush traces", lambda: mlflow.flush_trace_async_logging())
-                    self._log_assessments()
-                    # interrupted or failing: items cut off in flight may lack a trace; say so, never mask the cause
-                    self._check_traces(opened_ms, ending_badly=sys.exc_info()[1] is not None)
+                    # interrupted or failing: items cut off in flight have no trace; never mask the cause
+                    self._finish_traces(opened_ms, nested=nested, ending_badly=sys.exc_info()[1] is not None)
         except KeyboardInterrupt:
             self.end_as(run.info.run_id, "KILLED")
             raise
+
+    def _start_writer(self) -> None:
+        tracing = self.settings.tracing
+        if self._writer is None and tracing.enabled and tracing.sample_rate > 0:
+            self._writer = TraceWriter(mlflow.get_tracking_uri())
+
+    def _finish_traces(self, since_ms: int, *, nested: bool, ending_badly: bool) -> None:
+        """Wait until the writer stored this run's traces, check them, and stop it after a top-level run."""
+        if self._writer is None:
+            return
+        if self._traced:
+            reply = self._writer.flush(30.0 if ending_badly else 600.0)  # an interrupted user waits less
+            for error in reply.get("errors", []):
+                self._warn_or_raise(f"MLflow: a trace was not stored: {error}", ending_badly)
+            self._check_traces(since_ms, ending_badly=ending_badly)
+        if not nested:
+            self._writer.close()
+            self._writer = None
 
     def _best_effort(self, what: str, action: Callable[[], Any]) -> Any:
         try:
@@ -198,30 +213,30 @@ class Tracker:
 
         Yields a finisher that records the result's answer and correctness on the span.
         """
-        if not self.settings.tracing.traces(item.id):
+        if not self.settings.tracing.traces(item.id) or self._writer is None:
             yield None
             return
-        self._traced += 1
-        with (
-            mlflow.start_span(name=f"item {item.id}", span_type=SpanType.CHAIN, run_id=self.run_id) as span,
-            spans.tracing(MLFLOW_TRACER),  # the nodes' and calls' spans, inside this one
-        ):
-            span.set_inputs({"id": item.id, "question": item.question, "options": list(item.options or [])})
-            span.set_attributes({"item_id": item.id, "gold": item.answer or "", **dict(attributes or {})})
+        recorder = spans.SpanRecorder()
+        outcome: dict[str, Any] = {"tags": {"item_id": item.id}}
+        inputs = {"id": item.id, "question": item.question, "options": list(item.options or [])}
+        attributes = {"item_id": item.id, "gold": item.answer or "", **dict(attributes or {})}
+        with spans.tracing(recorder), recorder.span(f"item {item.id}", "CHAIN", inputs, attributes) as root:
 
             def finish(result: Any) -> None:
-                span.set_outputs({"answer": result.answer, "correct": result.correct, "method": result.decision.method})
-                span.set_attributes({"answer": result.answer or "", "correct": str(result.correct)})
+                root.set_outputs({"answer": result.answer, "correct": result.correct, "method": result.decision.method})
+                root.set_attributes({"answer": result.answer or "", "correct": str(result.correct)})
                 if result.status == "failed":  # the Traces view shows it as an error, with the reasons
-                    span.set_status("ERROR")
-                    span.set_attributes({"failures": "; ".join(result.failures)})
-                mlflow.update_current_trace(
-                    tags={"item_id": item.id, "graph": result.graph, "correct": str(result.correct)}
-                )
-                if item.answer is not None and result.correct is not None:
-                    self._assessments.append((span.trace_id, item.answer, result.correct))
+                    root.fail("; ".join(result.failures))
+                    root.set_attributes({"failures": "; ".join(result.failures)})
+                outcome["tags"].update(graph=result.graph, correct=str(result.correct))
+                outcome["correct"] = result.correct
 
             yield finish
+        self._traced += 1
+        job = TraceJob(self.run_id or "", self.experiment_id or "", recorder.spans, outcome["tags"])
+        if item.answer is not None and outcome.get("correct") is not None:
+            job = TraceJob(job.run_id, job.experiment_id, job.spans, job.tags, item.answer, outcome["correct"])
+        self._writer.submit(job)
 
     def _check_traces(self, since_ms: int, *, ending_badly: bool = False) -> None:
         """Count the traces written since the run was opened; say so (and log it) if any are missing."""
@@ -244,20 +259,10 @@ class Tracker:
         missing = max(0, self._traced - done)
         self.log_metrics({"traces_written": done, "traces_missing": missing})
         if missing:
-            message = f"MLflow: {missing} of {self._traced} item traces were not written (or are still in progress)"
-            if self.settings.strict and not ending_badly:
-                raise OrchError(message)
-            warnings.warn(message, stacklevel=3)
+            message = f"MLflow: {missing} of {self._traced} item traces were not written"
+            self._warn_or_raise(message, ending_badly)
 
-    def _log_assessments(self) -> None:
-        """Gold answers as expectations and correctness as feedback on each trace, so MLflow's Traces
-        view filters right and wrong answers. After the flush: an assessment needs its trace stored."""
-        pending, self._assessments = self._assessments, []
-        source = AssessmentSource(source_type="CODE", source_id="orch")
-
-        def log(trace_id: str, gold: str, correct: bool) -> None:
-            mlflow.log_expectation(trace_id=trace_id, name="gold", value=gold, source=source)
-            mlflow.log_feedback(trace_id=trace_id, name="correct", value=correct, source=source)
-
-        for trace_id, gold, correct in pending:
-            self._best_effort("log assessments", lambda t=trace_id, g=gold, c=correct: log(t, g, c))
+    def _warn_or_raise(self, message: str, ending_badly: bool) -> None:
+        if self.settings.strict and not ending_badly:
+            raise OrchError(message)
+        warnings.warn(message, stacklevel=4)
