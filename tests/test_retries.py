@@ -79,3 +79,18 @@ def test_backoff_honours_retry_after_and_grows_with_jitter_otherwise() -> None:
     assert 0.375 <= backoff_s(0, "600", rng=rng) <= 0.5  # beyond 60 s: not waited for, backoff instead
     assert [round(backoff_s(r, rng=random.Random(1)) / min(0.5 * 2**r, 8), 3) for r in range(6)] == [0.966] * 6
     assert all(0.75 * 8 <= backoff_s(9, rng=rng) <= 8 for _ in range(20))
+
+
+def test_a_given_chat_openai_is_called_over_the_same_path(server: FaultServer) -> None:
+    from langchain_openai import ChatOpenAI
+
+    from orch.config import PoolConfig
+
+    config = PoolConfig.model_validate({"agents": [{"id": "x", "model": "m", "base_url": server.base_url}]})
+    model = ChatOpenAI(model="given", base_url=server.base_url, api_key="k-given", max_retries=0, extra_body={"z": 1})
+    server.chat = completion("fine")
+    pool = AgentPool.from_chat_models(config, {"x": model})
+    done = asyncio.run(pool.client("x").complete([HumanMessage("hi")], max_tokens=5))
+    [request] = [r for r in server.requests if r.path == "/v1/chat/completions"]
+    assert done.text == "fine" and request.headers["authorization"] == "Bearer k-given"
+    assert (request.body["model"], request.body["z"], request.body["max_tokens"]) == ("given", 1, 5)

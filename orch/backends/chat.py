@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, convert_to_openai_messages
-from langchain_openai import ChatOpenAI
 
 import orch.spans as spans
 from orch.backends.breaker import CircuitBreaker
@@ -33,7 +32,10 @@ from orch.config import ENV_NAME, AgentConfig
 from orch.errors import BackendError
 from orch.records import Completion
 
-__all__ = ["AgentClient", "build_chat_model", "is_loopback", "redact"]
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
+
+__all__ = ["AgentClient", "build_chat_model", "build_endpoint", "is_loopback", "redact"]
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -76,8 +78,10 @@ def build_chat_model(
     temperature: float,
     extra_body: dict[str, object] | None = None,
 ) -> ChatOpenAI:
-    """A `ChatOpenAI` for any OpenAI-compatible endpoint; the API key is read from the environment.
-    `AgentClient` sends its requests over `HttpChat`; the model stays usable on its own."""
+    """A `ChatOpenAI` for any OpenAI-compatible endpoint (what `AgentClient.chat_model` gives, to use
+    the agent as a LangChain model); the API key is read from the environment."""
+    from langchain_openai import ChatOpenAI
+
     api_key = _api_key(agent)
     return ChatOpenAI(
         model=agent.model,
@@ -92,6 +96,37 @@ def build_chat_model(
     )
 
 
+def build_endpoint(
+    agent: AgentConfig, base_url: str, *, extra_body: dict[str, object] | None = None, connections: int = 100
+) -> HttpChat:
+    """The HTTP call path for the agent, with the settings `build_chat_model` gives ChatOpenAI."""
+    return HttpChat(
+        base_url,
+        agent.model,
+        api_key=_api_key(agent),
+        extra_body={**(extra_body or {}), **agent.extra_body},
+        timeout_s=agent.timeout_s,
+        max_retries=agent.max_retries,
+        trust_env=not is_loopback(base_url),
+        connections=connections,
+    )
+
+
+def _call_errors() -> tuple[type[BaseException], ...]:
+    """What a LangChain model raises for a failed call: the openai SDK's errors (when it is loaded:
+    importing it costs ~0.5 s), httpx's, timeouts and refused connections."""
+    openai = sys.modules.get("openai")
+    sdk = (openai.OpenAIError,) if openai is not None else ()
+    return (*sdk, httpx.HTTPError, TimeoutError, ConnectionError)
+
+
+def _is_chat_openai(model: BaseChatModel) -> bool:
+    """A langchain-openai chat model, told without importing langchain-openai (~1 s)."""
+    return any(
+        c.__name__ == "BaseChatOpenAI" and c.__module__.startswith("langchain_openai") for c in type(model).__mro__
+    )
+
+
 class AgentClient:
     """Calls one agent's model under its backend's request budget."""
 
@@ -101,18 +136,21 @@ class AgentClient:
         chat_model: BaseChatModel | Callable[[], BaseChatModel],
         budget: RequestBudget,
         *,
+        endpoint: Callable[[], HttpChat] | None = None,
         identity: Mapping[str, object] | None = None,
         cache: CallCache | None = None,
         seed: int = 0,
         temperature: float = 0.0,
     ) -> None:
-        """`chat_model` is a model, or a factory called once (on the first call: building a model
-        reads the API key). `identity` names the model behind the agent for the call cache (file
-        hash or endpoint + model name, never a port); `seed` and `temperature` are the defaults
-        each call sends."""
+        """`chat_model` is a model, or a factory called when first needed; calls go over `endpoint`
+        (a factory called on the first call: it reads the API key) when given, over an `HttpChat`
+        made from the model when it is a `ChatOpenAI`, and through the model's `ainvoke` otherwise.
+        `identity` names the model behind the agent for the call cache (file hash or endpoint +
+        model name, never a port); `seed` and `temperature` are the defaults each call sends."""
         self.agent = agent
         self._chat_model = chat_model
         self._built: BaseChatModel | None = chat_model if isinstance(chat_model, BaseChatModel) else None
+        self._endpoint = endpoint
         self._http: HttpChat | None = None
         self.budget = budget
         self.identity = dict(identity or {"agent": agent.id, "model": agent.model})
@@ -218,11 +256,11 @@ class AgentClient:
         queued = time.perf_counter()
         async with self.budget.slot():
             started, started_at = time.perf_counter(), time.time()
-            model = self.chat_model
-            if isinstance(model, ChatOpenAI):
-                text, usage, finish_reason, retries = await self._post(model, messages, kwargs)
+            http = self._http_endpoint()
+            if http is not None:
+                text, usage, finish_reason, retries = await self._post(http, messages, kwargs)
             else:
-                text, usage, finish_reason, retries = await self._invoke(model, messages, kwargs)
+                text, usage, finish_reason, retries = await self._invoke(self.chat_model, messages, kwargs)
             ended = time.perf_counter()
         input_tokens, output_tokens = usage
         return Completion(
@@ -238,15 +276,22 @@ class AgentClient:
             retries=retries,
         )
 
+    def _http_endpoint(self) -> HttpChat | None:
+        if self._http is None:
+            if self._endpoint is not None:
+                self._http = self._endpoint()
+            elif _is_chat_openai(model := self.chat_model):
+                chat_openai: ChatOpenAI = model  # type: ignore[assignment]
+                trust_env = not is_loopback(chat_openai.openai_api_base or "")
+                self._http = HttpChat.from_chat_openai(chat_openai, trust_env=trust_env, connections=self.budget.limit)
+        return self._http
+
     async def _post(
-        self, model: ChatOpenAI, messages: Sequence[BaseMessage], kwargs: dict[str, object]
+        self, http: HttpChat, messages: Sequence[BaseMessage], kwargs: dict[str, object]
     ) -> tuple[str, tuple[int, int], str | None, int]:
         """One call over HTTP: (text, (input, output) tokens, finish reason, retries)."""
-        if self._http is None:
-            trust_env = not is_loopback(model.openai_api_base or "")
-            self._http = HttpChat(model, trust_env=trust_env, connections=self.budget.limit)
         try:
-            reply = await self._http.post(self._http.body(convert_to_openai_messages(list(messages)), kwargs))
+            reply = await http.post(http.body(convert_to_openai_messages(list(messages)), kwargs))
         except EndpointFailure as exc:
             raise self._failure(exc.reason) from None
         choice = reply.body["choices"][0]
@@ -261,7 +306,7 @@ class AgentClient:
         """One call through a LangChain chat model's `ainvoke` (its own retries, if any)."""
         try:
             message = await model.ainvoke(list(messages), **kwargs)
-        except (openai.OpenAIError, httpx.HTTPError, TimeoutError, ConnectionError) as exc:
+        except _call_errors() as exc:
             raise self._failure(f"{type(exc).__name__}: {exc}") from exc
         usage = getattr(message, "usage_metadata", None) or {}
         tokens = (int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))

@@ -207,7 +207,7 @@ def _build_clients(
 ) -> tuple[dict[str, AgentClient], dict[str, str]]:
     """A client and the base URL used for every agent; local agents share one request budget, remote
     ones one per base URL."""
-    from orch.backends.chat import AgentClient, build_chat_model
+    from orch.backends.chat import AgentClient, build_chat_model, build_endpoint
 
     budgets = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
     clients: dict[str, AgentClient] = {}
@@ -237,10 +237,14 @@ def _build_clients(
                 extra_body=extra,
             )
         )
+        endpoint = (
+            None if offline else partial(build_endpoint, agent, base_url, extra_body=extra, connections=budget.limit)
+        )
         clients[agent.id] = AgentClient(
             agent,
             factory,
             budget,
+            endpoint=endpoint,
             identity=identity,
             cache=cache,
             seed=config.seed,
