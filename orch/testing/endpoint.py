@@ -121,6 +121,7 @@ def build_app(config: EndpointConfig) -> Any:
 
     stats: Counter[str] = Counter()
     first: dict[str, float] = {}
+    answered: set[int] = set()
     faults = _Fault(config)
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -136,7 +137,12 @@ def build_app(config: EndpointConfig) -> Any:
         kind = faults.kind(raw)
         if kind is not None:
             stats[f"fault:{kind}"] += 1
+        body_key = _digest(raw)
+        if body_key in answered:  # the same call answered well before: a cache (or resume) would not ask
+            stats["repeats"] += 1
         await asyncio.sleep(config.hang_s if kind == "hang" else config.latency_s(model))
+        if kind is None:
+            answered.add(body_key)
         return _fault_reply(web, request, kind, model, body, config)
 
     async def models(_: web.Request) -> web.Response:
@@ -188,7 +194,8 @@ class RunningEndpoint:
     """Ends in `/v1`."""
 
     def stats(self) -> dict[str, float]:
-        """Requests, faults by kind (`fault:<kind>`), per model (`model:<name>`), `first_request_at`."""
+        """Requests, faults by kind (`fault:<kind>`), per model (`model:<name>`), `repeats` (requests
+        for a call already answered without a fault) and `first_request_at`."""
         return self._get("/stats")
 
     def reset_stats(self) -> None:
