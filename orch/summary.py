@@ -66,6 +66,8 @@ class RunSummary(BaseModel):
     input_tokens_per_item: float
     output_tokens_per_item: float
     calls_per_item: float
+    retries: int
+    """Attempts that failed and were retried (429, 5xx, timeouts, dropped connections, malformed replies)."""
     cost_total: float
     decision_methods: dict[str, int]
     agents: list[AgentSummary]
@@ -89,6 +91,7 @@ class RunSummary(BaseModel):
             "input_tokens_per_item": self.input_tokens_per_item,
             "output_tokens_per_item": self.output_tokens_per_item,
             "calls_per_item": self.calls_per_item,
+            "retries": self.retries,
             "cost_total": self.cost_total,
             "cost_per_item": self.cost_total / self.items if self.items else 0.0,
         }
@@ -160,6 +163,7 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
         input_tokens_per_item=sum(r.usage.input_tokens for r in results) / per_item,
         output_tokens_per_item=sum(r.usage.output_tokens for r in results) / per_item,
         calls_per_item=sum(r.usage.calls for r in results) / per_item,
+        retries=sum(r.usage.retries for r in results),
         cost_total=sum(r.usage.cost for r in results),
         decision_methods=dict(sorted(methods.items())),
         agents=agents,

@@ -94,3 +94,21 @@ def test_a_given_chat_openai_is_called_over_the_same_path(server: FaultServer) -
     [request] = [r for r in server.requests if r.path == "/v1/chat/completions"]
     assert done.text == "fine" and request.headers["authorization"] == "Bearer k-given"
     assert (request.body["model"], request.body["z"], request.body["max_tokens"]) == ("given", 1, 5)
+
+
+def test_a_run_counts_its_retries(server: FaultServer, tmp_path: Path) -> None:
+    import orch
+    from tests.fake_openai import reply_for
+
+    replies = [Reply(503, "")]
+
+    def chat(request: Request) -> Reply:
+        if replies:
+            return replies.pop()
+        return completion(reply_for(request.body["response_format"]["json_schema"]["schema"], "A"))
+
+    server.chat = chat
+    path = tmp_path / "pool.yaml"
+    path.write_text(f"agents:\n  - {{id: x, model: m, base_url: '{server.base_url}', max_retries: 1}}\n")
+    outcome = orch.run([orch.make_item("Which?", ["p", "q"], "A")], graph="single", pool=path)
+    assert (outcome.summary.retries, outcome.results[0].usage.retries, outcome.results[0].correct) == (1, 1, True)
