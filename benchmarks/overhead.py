@@ -115,7 +115,7 @@ def worker(system: str, base_url: str, n_items: int, in_flight: int) -> dict:
         if system == "bare aiohttp":
             marks.update(start=time.time(), cpu_start=time.process_time())
             asyncio.run(_bare(base_url, questions, in_flight))
-            marks.update(last=time.time(), cpu_last=time.process_time(), end=time.time(), failed=0)
+            marks.update(last=time.time(), cpu_last=time.process_time(), end=time.time(), failed=0, traces_lost="–")
             return marks
         pool = _orch_setup(Path(tmp), base_url, tracing=system.endswith("on"))
         import orch
@@ -133,7 +133,12 @@ def worker(system: str, base_url: str, n_items: int, in_flight: int) -> dict:
             on_start=lambda _: marks.update(start=time.time(), cpu_start=time.process_time()),
             on_result=last_result,
         )
-        return {**marks, "end": time.time(), "failed": outcome.summary.failed}
+        end = time.time()
+        from mlflow import MlflowClient
+
+        metrics = MlflowClient().get_run(outcome.run_id).data.metrics
+        lost = int(metrics["traces_missing"]) if "traces_missing" in metrics else "–"
+        return {**marks, "end": end, "failed": outcome.summary.failed, "traces_lost": lost}
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -160,7 +165,7 @@ def measure(endpoint: RunningEndpoint, system: str, n_items: int, in_flight: int
 
 HEADER = (
     "| in flight / items | system | wall ÷ ideal | CPU ms/item | items/s "
-    "| to first call s | wrap-up s | requests | failed |"
+    "| to first call s | wrap-up s | requests | failed | traces lost |"
 )
 
 
@@ -170,7 +175,31 @@ def row(system: str, n_items: int, in_flight: int, m: dict) -> str:
     return (
         f"| {in_flight} / {n_items:,} | {system} | {m['items_wall_s'] / ideal:.2f} | {cpu_ms:.1f} | "
         f"{n_items / m['items_wall_s']:.1f} | {m['to_first_call_s']:.1f} | {m['wrap_up_s']:.1f} | "
-        f"{m['requests']:,} | {m['failed']} |"
+        f"{m['requests']:,} | {m['failed']} | {m['traces_lost']} |"
+    )
+
+
+def cached_rerun(endpoint: RunningEndpoint, n_items: int = 500) -> str:
+    """`orch eval` of `n_items` twice in one folder: the second run answers from the stores."""
+    with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+        folder = Path(tmp)
+        pool = _orch_setup(folder, endpoint.base_url, tracing=True)
+        quiz = folder / "quiz.jsonl"
+        quiz.write_text(
+            "".join(json.dumps({k: q[k] for k in ("question", "options", "answer")}) + "\n" for q in items(n_items))
+        )
+        command = [sys.executable, "-m", "orch", "eval", "-b", str(quiz), "-s", "all", "--systems", "orch"]
+        command += ["--config", str(pool), "--concurrency", "64"]
+        times, requests = [], []
+        for _ in range(2):
+            endpoint.reset_stats()
+            started = time.perf_counter()
+            subprocess.run(command, cwd=folder, capture_output=True, check=True, env={**os.environ})
+            times.append(time.perf_counter() - started)
+            requests.append(int(endpoint.stats().get("requests", 0)))
+    return (
+        f"orch eval of {n_items} items: first run {times[0]:.1f} s ({requests[0]:,} requests), "
+        f"the same command again {times[1]:.1f} s ({requests[1]} requests)"
     )
 
 
@@ -196,6 +225,7 @@ def main() -> None:
                 print(row(system, n_items, in_flight, m), flush=True)
                 if in_flight == 64:
                     throughput[system] = n_items / m["items_wall_s"]
+        print(cached_rerun(endpoint))
     bare = throughput["bare aiohttp"]
     print(
         f"throughput orch/bare at 64 in flight: tracing off {throughput['orch, tracing off'] / bare:.2f}, "
