@@ -266,7 +266,7 @@ def test_bad_endpoint_fields_name_the_field_not_the_value(tmp_path: Path, field:
 
 def test_a_pasted_key_is_not_echoed_when_a_model_is_built() -> None:
     """An AgentConfig that skipped validation (model_construct) still does not show the value."""
-    from orch.backends.chat import build_chat_model
+    from orch.backends.endpoints import build_chat_model
     from orch.config import AgentConfig
 
     agent = AgentConfig.model_construct(id="x", model="m", base_url="http://h/v1", api_key_env=KEY, timeout_s=1.0)

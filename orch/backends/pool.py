@@ -207,7 +207,8 @@ def _build_clients(
 ) -> tuple[dict[str, AgentClient], dict[str, str]]:
     """A client and the base URL used for every agent; local agents share one request budget, remote
     ones one per base URL."""
-    from orch.backends.chat import AgentClient, build_chat_model, build_endpoint
+    from orch.backends.chat import AgentClient
+    from orch.backends.endpoints import build_chat_model, build_endpoint
 
     budgets = {LOCAL_BUDGET: RequestBudget(LOCAL_BUDGET, config.local.concurrency)}
     clients: dict[str, AgentClient] = {}

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from orch.backends.chat import is_loopback, redact
+from orch.backends.endpoints import is_loopback, redact
 from orch.config import ENV_NAME, AgentConfig, PoolConfig
 from orch.errors import BackendError, ConfigError, did_you_mean
 

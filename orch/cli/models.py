@@ -109,7 +109,8 @@ def check_models(names: NamesArg = None) -> None:
     """Start each installed model's llama.cpp server and ask it one question."""
     from orch.backends.budget import RequestBudget
     from orch.backends.catalog import CATALOG, get_model, is_installed, model_file
-    from orch.backends.chat import AgentClient, build_chat_model
+    from orch.backends.chat import AgentClient
+    from orch.backends.endpoints import build_chat_model
     from orch.backends.llamacpp import LocalServer
     from orch.config import AgentConfig, LocalServersConfig
     from orch.settings import get_settings
