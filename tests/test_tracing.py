@@ -84,3 +84,19 @@ def test_tracing_off_records_no_trace(tmp_path: Path, server: FaultServer, monke
     monkeypatch.setenv("ORCH_MLFLOW_CONFIG", str(settings))
     outcome = orch.run([orch.make_item("Which?", ["x", "y"], answer="A")], pool=pool(tmp_path, server))
     assert spans_of(outcome.run_id) == []
+
+
+def test_no_trace_is_lost_at_64_items_in_flight(tmp_path: Path) -> None:
+    from orch.testing.endpoint import EndpointConfig, serve_endpoint
+
+    latency = {"p": 20.0, "q": 30.0, "r": 40.0}
+    with serve_endpoint(EndpointConfig(latency_ms=latency)) as endpoint:
+        path = tmp_path / "pool.yaml"
+        agents = "".join(f"  - {{id: {m}, model: {m}, base_url: '{endpoint.base_url}'}}\n" for m in latency)
+        path.write_text(f"agents:\n{agents}remote_concurrency: 256\n")
+        batch = [orch.make_item(f"Question {i}?", ["x", "y", "z"], "A") for i in range(200)]
+        outcome = orch.run(batch, pool=path, concurrency=64, benchmark="integrity")
+    metrics = mlflow.MlflowClient().get_run(outcome.run_id).data.metrics
+    assert (metrics["traces_written"], metrics["traces_missing"]) == (200, 0)
+    traces = mlflow.search_traces(run_id=outcome.run_id, return_type="list", include_spans=False, max_results=500)
+    assert len(traces) == 200 and {t.info.state.value for t in traces} == {"OK"}
