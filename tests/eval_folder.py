@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,26 @@ class EvalFolder:
 
 
 @contextmanager
-def eval_folder(tmp_path: Path, items: int, delay_s: float, agents: Sequence[str] = ("a",)) -> Iterator[EvalFolder]:
-    """Agent `x` is model `m-x` on one server that answers every call with the first valid letter."""
+def eval_folder(
+    tmp_path: Path, items: int, delay_s: float, agents: Sequence[str] = ("a",), *, meet: Sequence[str] = ()
+) -> Iterator[EvalFolder]:
+    """Agent `x` is model `m-x` on one server that answers every call with the first valid letter.
+
+    The first call to each model in `meet` waits (up to a minute) until each of them has been called:
+    processes that call different models are then in the middle of their items together, however
+    unevenly they started."""
     answered: list[tuple[float, str]] = []
     lock = threading.Lock()
+    barrier = threading.Barrier(len(meet)) if meet else None
+    waiting = set(meet)
 
     def slow(model: str, enum: list[str]) -> str:
+        with lock:
+            first = model in waiting
+            waiting.discard(model)
+        if barrier is not None and first:
+            with suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=60)
         time.sleep(delay_s)
         with lock:
             answered.append((time.monotonic(), model))

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -134,9 +135,9 @@ def test_the_sweep_finds_a_key_in_any_of_its_forms(tmp_path: Path) -> None:
 # --- a working folder with two keyed endpoints -------------------------------------------------
 
 
-def _keyed(key: str, model: str, echo: bool) -> tuple[object, object]:
+def _keyed(key: str, model: str, echo: int | None) -> tuple[object, object]:
     """Scripts for an endpoint that serves `model` to `Bearer key` only (401 otherwise), or whose chat
-    always answers 401 repeating the Authorization header (`echo`)."""
+    always answers the HTTP status `echo` with a body repeating the Authorization header."""
 
     def allowed(request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {key}"
@@ -154,7 +155,7 @@ def _keyed(key: str, model: str, echo: bool) -> tuple[object, object]:
     def models(request: Request) -> Reply:
         return models_list(model) if allowed(request) else refused()
 
-    return (echo_authorization(401) if echo else chat), models
+    return (chat if echo is None else echo_authorization(echo)), models
 
 
 @dataclass
@@ -188,7 +189,9 @@ class Folder:
 
 
 @contextmanager
-def working_folder(tmp_path: Path, *, echo: bool = False, pool: str | None = None) -> Iterator[Folder]:
+def working_folder(
+    tmp_path: Path, *, echo: Mapping[str, int] = {}, retries: int = 0, pool: str | None = None
+) -> Iterator[Folder]:
     """A fresh folder as a user has it: `pool.yaml` (agents a and b, each on its own endpoint with its
     own key variable; a merges), `quiz.jsonl`, a strict `mlflow.yaml` and MLflow's default store
     (`mlflow.db` here). orch's home and the temp folder are inside it too, so the sweep sees them."""
@@ -198,13 +201,13 @@ def working_folder(tmp_path: Path, *, echo: bool = False, pool: str | None = Non
     with ExitStack() as stack:
         servers = {agent: stack.enter_context(fault_server()) for agent in keys}
         for agent, server in servers.items():
-            server.chat, server.models = _keyed(keys[agent], f"m-{agent}", echo)
+            server.chat, server.models = _keyed(keys[agent], f"m-{agent}", echo.get(agent))
         (folder / "pool.yaml").write_text(
             pool
             or "agents:\n"
             + "".join(
                 f"  - {{id: {agent}, model: m-{agent}, base_url: '{server.base_url}', "
-                f"api_key_env: PLANTED_KEY_{agent.upper()}, max_retries: 0, timeout_s: 20}}\n"
+                f"api_key_env: PLANTED_KEY_{agent.upper()}, max_retries: {retries}, timeout_s: 20}}\n"
                 for agent, server in servers.items()
             )
             + "panel: [a, b]\nroles: {merger: a}\n"
@@ -256,23 +259,27 @@ def test_a_planted_key_is_nowhere_after_an_ask_and_an_evaluation(tmp_path: Path)
     assert_nowhere(folder)
 
 
-def test_a_key_echoed_in_a_401_fails_the_run_cleanly_and_is_stored_nowhere(tmp_path: Path) -> None:
-    """The endpoints take the key for `/models` (preflight passes) but every chat call is a 401 whose
-    body repeats `Bearer <key>`: each item fails with its reason, and the reason shows no key."""
-    with working_folder(tmp_path, echo=True) as folder:
+def test_a_key_echoed_in_an_error_fails_the_run_cleanly_and_is_stored_nowhere(tmp_path: Path) -> None:
+    """The endpoints take the key for `/models` (preflight passes) but every chat call fails with a
+    body repeating `Bearer <key>`: a 401 at a's endpoint (never retried), a 500 at b's (retried once,
+    so the reason of an attempt before the last must not slip out either). Each item fails with its
+    reason, shown and stored, and no reason shows the key."""
+    with working_folder(tmp_path, echo={"a": 401, "b": 500}, retries=1) as folder:
         asked = folder.orch(*ASK)
         evaluated = folder.orch(*EVAL, "--systems", "single:b,orch")
     for done in (asked, evaluated):
         assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
         assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    for agent, server in folder.servers.items():
+        assert server.hits("/v1/chat/completions") > 0, agent  # the echoing endpoints were really called
+    bodies = Counter(json.dumps(r.body, sort_keys=True) for r in folder.servers["b"].requests if r.body)
+    assert max(bodies.values()) == 2  # b's 500s were retried
+    assert_only_to_its_own_endpoint(folder)
+    assert_nowhere(folder)
     assert "invalid credentials: Bearer ***" in asked.stdout  # the reason is shown, redacted
     with sqlite3.connect(folder.path / ".orch" / "evals.sqlite") as db:
         reasons = [json.loads(r) for (r,) in db.execute("SELECT reasons FROM failures")]
     assert len(reasons) == 2 * len(ITEMS) and all("Bearer ***" in " ".join(r) for r in reasons), reasons
-    for agent, server in folder.servers.items():
-        assert server.hits("/v1/chat/completions") > 0, agent  # the echoing endpoints were really called
-    assert_only_to_its_own_endpoint(folder)
-    assert_nowhere(folder)
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_two_different_evaluations_at_once_both_finish_with_all_their_results(
     fresh folder: both finish, every item is answered once per system (never twice, never lost),
     nobody sees "database is locked", and the stores agree with each other afterwards."""
     items = 6
-    with eval_folder(tmp_path, items=items, delay_s=0.3, agents=("a", "b")) as folder:
+    with eval_folder(tmp_path, items=items, delay_s=0.3, agents=("a", "b"), meet=("m-a", "m-b")) as folder:
         write_quiz(tmp_path / "other.jsonl", items, prefix="R")
         outputs = _started_together(folder, tmp_path, [folder.eval_command(*first), folder.eval_command(*second)])
         requests = list(folder.server["requests"])
@@ -80,7 +80,7 @@ def test_two_different_evaluations_at_once_both_finish_with_all_their_results(
     assert sum(sent.values()) == calls * items and set(sent.values()) == {1}, sent.most_common(3)
     a_times = [t for t, model in folder.answered if model == "m-a"]
     b_times = [t for t, model in folder.answered if model == "m-b"]
-    assert min(a_times) < max(b_times) and min(b_times) < max(a_times)  # the two really ran at the same time
+    assert min(a_times) < max(b_times) and min(b_times) < max(a_times)  # they met: their items ran together
 
     # the .orch stores: intact, every system's items stored once, no failure, both evaluations finished
     state = tmp_path / "state"
