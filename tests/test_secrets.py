@@ -3,8 +3,8 @@ environment variable its `api_key_env` names, `orch ask` and `orch eval` run in 
 folder against loopback endpoints that want that key, and then every file the runs left (MLflow
 store, artifacts, `.orch` stores with their WAL files, logs, temp files), their stdout and stderr
 and every MLflow trace are searched for the key in the forms it could take. Each key must also
-reach only its own agent's endpoint; a key echoed by an endpoint, or pasted where a variable name
-belongs, must be shown and stored nowhere."""
+reach only its own agent's endpoint (never another's, nor the proxy the environment names); a key
+echoed by an endpoint, or pasted where a variable name belongs, must be shown and stored nowhere."""
 
 from __future__ import annotations
 
@@ -168,6 +168,8 @@ class Folder:
     """Agent id → its endpoint."""
     outputs: dict[str, str]
     """Every run's stdout and stderr, by command."""
+    proxy: FaultServer
+    """The HTTP(S) proxy of the runs' environment."""
 
     def orch(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -200,6 +202,7 @@ def working_folder(
     keys = {"a": planted(), "b": planted()}
     with ExitStack() as stack:
         servers = {agent: stack.enter_context(fault_server()) for agent in keys}
+        proxy = stack.enter_context(fault_server())  # set as every proxy: a loopback call must not go there
         for agent, server in servers.items():
             server.chat, server.models = _keyed(keys[agent], f"m-{agent}", echo.get(agent))
         (folder / "pool.yaml").write_text(
@@ -216,10 +219,13 @@ def working_folder(
         (folder / "mlflow.yaml").write_text("strict: true\n")
         for sub in ("home", "tmp"):
             (folder / sub).mkdir()
+        proxied = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "MLFLOW_"))}
+        env = {k: v for k, v in env.items() if k.lower() not in proxied}
+        env |= {name: proxy.base_url.removesuffix("/v1") for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
         env |= {"ORCH_HOME": str(folder / "home"), "TMPDIR": str(folder / "tmp"), "COLUMNS": "200"}
         env |= {f"PLANTED_KEY_{agent.upper()}": key for agent, key in keys.items()}
-        yield Folder(folder, env, keys, servers, {})
+        yield Folder(folder, env, keys, servers, {}, proxy)
 
 
 def assert_nowhere(folder: Folder) -> None:
@@ -232,6 +238,7 @@ def assert_nowhere(folder: Folder) -> None:
 
 
 def assert_only_to_its_own_endpoint(folder: Folder) -> None:
+    assert folder.proxy.requests == []  # loopback endpoints are called directly, never through a proxy
     for agent, server in folder.servers.items():
         assert server.requests, f"endpoint of {agent} got no request"
         for request in server.requests:
