@@ -9,7 +9,7 @@ import pytest
 from orch.config import DEFAULT_POOL_PATH, load_pool_config
 from orch.errors import ConfigError
 from orch.items import Item
-from orch.tracking import MlflowSettings, load_mlflow_settings
+from orch.mlflow_config import MlflowSettings, load_mlflow_settings
 
 REPO = Path(__file__).parents[1]
 
