@@ -7,9 +7,10 @@ The same four calls as any LangGraph graph — `invoke`, `ainvoke`, `batch`, `ab
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from orch.items import Item
@@ -30,6 +31,24 @@ ItemContext = Callable[[Item], AbstractContextManager[Callable[[ItemResult], Non
 def _span_ms(records: Iterable[AgentOutput | Decision]) -> float:
     spans = [(r.started_at, r.ended_at) for r in records if r.started_at and r.ended_at]
     return (max(e for _, e in spans) - min(s for s, _ in spans)) * 1000 if spans else 0.0
+
+
+_GC_GEN0_THRESHOLD = 10_000
+"""Allocations between young-generation collections during a batch (Python's default: 700)."""
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect the young generation less often while items are in flight: a graph step allocates
+    thousands of short-lived objects, and with Python's default threshold the cyclic collector ran
+    ~3 times per item and took 28% of the event loop at 64 items in flight (measured with
+    `gc.callbacks`; 10,000 cut it to 8%, CPU per item 7.7 → 5.9 ms). The setting is restored after."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], _GC_GEN0_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 class GraphRunner:
@@ -161,8 +180,9 @@ class GraphRunner:
         # A task group cancels the items still in flight when one fails or the run is interrupted;
         # the first failure is re-raised as itself, so callers catch `OrchError` and friends as usual.
         try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(item)) for item in items]
+            with _fewer_collections():
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(one(item)) for item in items]
         except BaseExceptionGroup as failures:
             raise failures.exceptions[0] from None
         return [result for task in tasks if (result := task.result()) is not None]
