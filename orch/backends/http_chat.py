@@ -5,7 +5,7 @@ not use — and the ~1 s import of langchain-openai and the openai SDK before th
 
 Measured at 64 items in flight: `ChatOpenAI.ainvoke` spends most of its time in httpx's pool
 bookkeeping, the SDK's request building and LangChain's callbacks; this path does one
-`json.dumps`, one POST and one `json.loads` per attempt. Retries follow the SDK's rules
+`orjson.dumps`, one POST and one `orjson.loads` per attempt. Retries follow the SDK's rules
 (429, 408, 409, 5xx, timeouts, dropped connections; exponential backoff from 0.5 s to 8 s with
 jitter; a `Retry-After` of up to 60 s is honoured), and a malformed HTTP-200 reply (no choices,
 HTML, not JSON) is retried too: a gateway's error page is usually transient.
@@ -14,7 +14,6 @@ HTML, not JSON) is retried too: a gateway's error page is usually transient.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -24,8 +23,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 
-from orch.backends.replies import error_message, malformed_reason
+from orch.backends.replies import error_message, read_completion
 
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
@@ -124,7 +124,7 @@ class HttpChat:
 
     async def post(self, body: dict[str, Any]) -> EndpointReply:
         """POST `body`, retrying what may succeed later; raises `EndpointFailure` with the last reason."""
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = orjson.dumps(body)
         session = await self._session()
         for retry in range(self.max_retries + 1):
             reason, retry_after, retryable = await self._attempt(session, data)
@@ -148,8 +148,8 @@ class HttpChat:
         except (aiohttp.ClientError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}".rstrip(": "), None, True
         if 200 <= status < 300:
-            reason = malformed_reason(content, content_type)
-            return (f"malformed reply: {reason}", None, True) if reason else (json.loads(content), None, False)
+            body, reason = read_completion(content, content_type)
+            return (body, None, False) if body is not None else (f"malformed reply: {reason}", None, True)
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         detail = error_message(content)
         text = f"HTTP {status} {phrase}".rstrip() + (f": {detail}" if detail else "")

@@ -7,7 +7,9 @@ import json
 import re
 from typing import Any
 
-__all__ = ["error_message", "malformed_reason"]
+import orjson
+
+__all__ = ["error_message", "read_completion"]
 
 _SPACE = re.compile(r"\s+")
 _TAGS = re.compile(r"<[^>]+>")
@@ -18,28 +20,28 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "null")
 
 
-def malformed_reason(content: bytes, content_type: str) -> str | None:
-    """Why an HTTP-2xx chat-completions body cannot be read, or None when its shape is fine."""
+def read_completion(content: bytes, content_type: str) -> tuple[dict[str, Any], None] | tuple[None, str]:
+    """An HTTP-2xx chat-completions body as JSON, or why it cannot be read (parsed once, by orjson)."""
     kind = content_type.split(";")[0].strip() or "no content type"
     try:
-        body: Any = json.loads(content)
-    except ValueError:
-        return f"not JSON ({kind})"
+        body: Any = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None, f"not JSON ({kind})"
     if not isinstance(body, dict):
-        return f"not a JSON object ({_json_type(body)})"
+        return None, f"not a JSON object ({_json_type(body)})"
     if error := body.get("error"):
         message = error.get("message", error) if isinstance(error, dict) else error
-        return f"the endpoint reported an error: {one_line(str(message))}"
+        return None, f"the endpoint reported an error: {one_line(str(message))}"
     choices = body.get("choices")
     if not choices:
-        return "no choices"
+        return None, "no choices"
     if not isinstance(choices, list):
-        return f"choices is not a list ({_json_type(choices)})"
+        return None, f"choices is not a list ({_json_type(choices)})"
     if not all(isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices):
-        return "a choice has no message"
+        return None, "a choice has no message"
     if body.get("usage") is not None and not isinstance(body["usage"], dict):
-        return "usage is not an object"
-    return None
+        return None, "usage is not an object"
+    return body, None
 
 
 def error_message(content: bytes) -> str:
