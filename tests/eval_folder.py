@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class EvalFolder:
     """`python -m orch eval …` over every quiz item with `single:a` (run with `cwd` = the folder)."""
     answered: list[tuple[float, str]] = field(default_factory=list)
     """(monotonic time, model) of every answer the server gave, in order."""
+    met: threading.Event = field(default_factory=threading.Event)
+    """Set once the calls in `meet` were all in flight together."""
 
     def eval_command(self, benchmark: str = "quiz.jsonl", systems: str = "single:a") -> list[str]:
         """`python -m orch eval` over every item of `benchmark` with `systems`."""
@@ -42,25 +45,34 @@ class EvalFolder:
 
 @contextmanager
 def eval_folder(
-    tmp_path: Path, items: int, delay_s: float, agents: Sequence[str] = ("a",), *, meet: Sequence[str] = ()
+    tmp_path: Path,
+    items: int,
+    delay_s: float,
+    agents: Sequence[str] = ("a",),
+    *,
+    meet: Sequence[str] = (),
+    meet_timeout_s: float = 60.0,
 ) -> Iterator[EvalFolder]:
     """Agent `x` is model `m-x` on one server that answers every call with the first valid letter.
 
-    The first call to each model in `meet` waits (up to a minute) until each of them has been called:
-    processes that call different models are then in the middle of their items together, however
-    unevenly they started."""
+    `meet` lists models, one entry per call: the first calls to them (`("m-a", "m-b")`: the first
+    call to each; `("m-a", "m-a")`: the first two calls to m-a) are held until all of them are in
+    flight, or `meet_timeout_s` passed. Processes making those calls are then in the middle of their
+    items together, however unevenly they started."""
     answered: list[tuple[float, str]] = []
     lock = threading.Lock()
     barrier = threading.Barrier(len(meet)) if meet else None
-    waiting = set(meet)
+    held = Counter(meet)
+    met = threading.Event()
 
     def slow(model: str, enum: list[str]) -> str:
         with lock:
-            first = model in waiting
-            waiting.discard(model)
-        if barrier is not None and first:
+            holds = held[model] > 0
+            held[model] -= holds
+        if barrier is not None and holds:
             with suppress(threading.BrokenBarrierError):
-                barrier.wait(timeout=60)
+                barrier.wait(timeout=meet_timeout_s)
+                met.set()
         time.sleep(delay_s)
         with lock:
             answered.append((time.monotonic(), model))
@@ -74,6 +86,6 @@ def eval_folder(
         store = f"sqlite:///{tmp_path / 'mlflow.db'}"
         env = {**os.environ, "MLFLOW_TRACKING_URI": store, "ORCH_STATE_DIR": str(tmp_path / "state")}
         env.pop("ORCH_MLFLOW_CONFIG", None)
-        folder = EvalFolder(server, store, env, [], answered)
+        folder = EvalFolder(server, store, env, [], answered, met)
         folder.command = folder.eval_command()
         yield folder
