@@ -38,6 +38,8 @@ class EvalHooks:
     system_finished: Callable[[System, list[ItemResult], int], None] = lambda system, results, calls: None
     waiting: Callable[[], None] = lambda: None
     """Another process is running this same evaluation: this one waits, then reuses its results."""
+    system_waiting: Callable[[System], None] = lambda system: None
+    """Another evaluation is answering this system on these items: this one waits, then reuses them."""
 
 
 @dataclass

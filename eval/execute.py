@@ -186,10 +186,20 @@ class Evaluation:
     def _run_system(
         self, system: System, record: EvaluationRecord, outer: ExitStack, budget: RunBudget
     ) -> list[ItemResult]:
+        """One system's items, by one process at a time: another evaluation sharing this system (the
+        same graph, pool and items' settings) waits here, then finds the items it needs finished."""
         assert system.graph is not None  # resolved
+        key = self.plan.system_key(system.graph)
+        lock = get_settings().state_dir / f"system-{key[:16]}.lock"
+        with file_lock(lock, on_wait=lambda: self.hooks.system_waiting(system)):
+            return self._answer_system(system, record, outer, budget, key)
+
+    def _answer_system(
+        self, system: System, record: EvaluationRecord, outer: ExitStack, budget: RunBudget, key: str
+    ) -> list[ItemResult]:
+        assert system.graph is not None
         plan = self.plan
         session = Session(system.graph, plan.pool_config, pool_source=plan.pool_source, pool_hash=plan.pool_hash)
-        key = self.plan.system_key(system.graph)
         items = self.plan.sample.items
         done = self.store.load(key, [i.id for i in items])
         tracker = Tracker(self.mlflow_settings)

@@ -210,7 +210,13 @@ def _progress_hooks(progress: Progress) -> EvalHooks:
             "[yellow]another orch process is running this evaluation: waiting for it, then joining[/]"
         )
 
-    return EvalHooks(system_started, item_done, system_finished, waiting)
+    def system_waiting(system: System) -> None:
+        progress.console.print(
+            f"[yellow]another orch process is answering {system.name} on these items: "
+            "waiting for it, then reusing them[/]"
+        )
+
+    return EvalHooks(system_started, item_done, system_finished, waiting, system_waiting)
 
 
 def _print_outcome(outcome: EvalOutcome, seconds: float) -> None:
