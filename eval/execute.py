@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from orch.app.recording import log_results, log_setup, router_metrics
-from orch.app.session import RouterOptions, Session
+from orch.app.session import RouterOptions, Session, check_keys
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
 from orch.eval.evaluate import EvalHooks, EvalOutcome, sc_samples
@@ -87,6 +87,14 @@ class Evaluation:
     def run(self) -> EvalOutcome:
         """Run the evaluation, or wait for another process running the same one and then join it:
         the same command twice never runs the same items twice."""
+        if not self.request.replay:  # a replay calls no endpoint, so needs no key
+            agents = {
+                a
+                for s in self.plan.systems
+                if s.graph is not None
+                for a in s.graph.required_agents(self.plan.pool_config)
+            }
+            check_keys(self.plan.pool_config, sorted(agents))
         lock = get_settings().state_dir / f"eval-{self.plan.eval_key()[:16]}.lock"
         with file_lock(lock, on_wait=self.hooks.waiting):
             return self._run()

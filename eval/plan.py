@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orch.app.session import check_keys
 from orch.config import PoolConfig, load_pool_config, pool_fingerprint
 from orch.eval.datasets import ColumnMapping, Dataset, load_benchmark
 from orch.eval.sampling import Sample, sample
@@ -101,6 +102,9 @@ class EvalPlan:
             self.pool_config, path = load_pool_config(pool)
             self.pool_source, self.pool_hash = str(path), pool_fingerprint(self.pool_config, path)
         self.systems: list[System] = parse_systems(request.systems, self.pool_config, baselines=request.baselines)
+        if not request.replay:  # a replay calls no endpoint, so needs no key
+            agents = {a for s in self.systems if s.graph is not None for a in s.graph.required_agents(self.pool_config)}
+            check_keys(self.pool_config, sorted(agents))
 
     @property
     def names(self) -> list[str]:

@@ -108,6 +108,7 @@ def ask(
     the_item = item if isinstance(item, Item) else make_item(item, options)
     settings = load_mlflow_settings()
     session = Session(graph, pool)
+    session.check_keys()
     from orch.tracking import Tracker
 
     tracker = Tracker(settings)
@@ -158,6 +159,7 @@ def run(
     budgets = Budgets(max_cost=max_cost, max_time=max_time, item_max_cost=item_max_cost, item_max_time=item_max_time)
     settings = load_mlflow_settings()
     session = Session(graph, pool)
+    session.check_keys()
     from orch.summary import Results
     from orch.tracking import Tracker
 

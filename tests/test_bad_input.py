@@ -26,6 +26,7 @@ GOOD_JSONL = (
     '{"question": "First?", "options": ["x", "y"], "answer": "A"}\n'
     '{"question": "Second?", "options": ["x", "y"], "answer": "B"}\n'
 )
+KEYLESS = "agents: [{id: one, model: m1, base_url: 'http://127.0.0.1:9/v1', api_key_env: ORCH_TEST_NEVER_SET}]\n"
 ASK = ("ask", "Which?", "-o", "x", "-o", "y")
 EVAL = ("eval", "--benchmark", "data.jsonl", "--sample", "all", "--systems", "single:one", "--config", "pool.yaml")
 
@@ -157,6 +158,9 @@ CASES = [
     args_case("args-sample-unknown", "--sample: unknown preset 'nope'", sample="nope"),
     args_case("args-exclude-sample-unknown", "--exclude-sample: unknown preset 'nope'", exclude_sample="nope"),
     # -- environment ---------------------------------------------------------------------------
+    pool_case("env-key-variable-unset-ask", KEYLESS, "agent 'one': environment variable ORCH_TEST_NEVER_SET is not set"),
+    Case("env-key-variable-unset-eval", (*EVAL[:-1], "keyless.yaml"), "agent 'one': environment variable ORCH_TEST_NEVER_SET is not set",
+         {"data.jsonl": GOOD_JSONL, "keyless.yaml": KEYLESS}),
     Case("env-state-dir-is-a-file", EVAL, "environment: ORCH_STATE_DIR: 'state-file' is a file, not a folder",
          {"data.jsonl": GOOD_JSONL, "state-file": "x\n"}, {"ORCH_STATE_DIR": "state-file"}),
 ]

@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     from orch.records import ItemResult, Observation
     from orch.routers.setup import RouterSetup, RouterUpdate
 
-__all__ = ["RouterOptions", "Session"]
+__all__ = ["RouterOptions", "Session", "check_keys"]
+
+
+def check_keys(pool: PoolConfig, agent_ids: Sequence[str]) -> None:
+    """Every remote agent among `agent_ids` has its API key variable set — no network needed, so a
+    missing key fails here, before any MLflow run or stored record is opened (then exit 2)."""
+    from orch.backends.endpoints import agent_key
+
+    for agent_id in agent_ids:
+        agent = pool.agent(agent_id)
+        if agent.base_url is not None:
+            agent_key(agent)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,10 @@ class Session:
         """Set while the session is started, for a graph with a route node."""
         self._stack: ExitStack | None = None
         self._runner: GraphRunner | None = None
+
+    def check_keys(self) -> None:
+        """See `check_keys`: this graph's agents."""
+        check_keys(self.pool_config, self.agents)
 
     @property
     def agents(self) -> tuple[str, ...]:
