@@ -50,9 +50,9 @@ def folder(root: Path, name: str, items: int) -> tuple[Path, dict[str, str], lis
     ]  # fmt: skip
 
 
-def write_pool(path: Path, base_url: str) -> None:
+def write_pool(path: Path, base_url: str, retries: int = 2) -> None:
     agents = "".join(
-        f"  - {{id: {a}, model: {a}, base_url: '{base_url}', timeout_s: 2, max_retries: 2}}\n" for a in AGENTS
+        f"  - {{id: {a}, model: {a}, base_url: '{base_url}', timeout_s: 2, max_retries: {retries}}}\n" for a in AGENTS
     )
     (path / "pool.yaml").write_text(f"agents:\n{agents}roles: {{merger: a}}\nremote_concurrency: 64\n")
 
@@ -118,6 +118,23 @@ def killed_and_resumed(root: Path, endpoint: RunningEndpoint, items: int) -> dic
     return {"requests before the kill": before, "finished before the kill": finished, **resumed}
 
 
+def without_retries(root: Path, endpoint: RunningEndpoint, items: int) -> dict[str, int]:
+    """No retries, so some items fail; the same command again asks only for what failed."""
+    path, env, command = folder(root, "unretried", items)
+    write_pool(path, endpoint.base_url, retries=0)
+    run(command, path, env, endpoint)
+    failed = sum(c["failed"] for c in outcomes(path).values())
+    again = run(command, path, env, endpoint)
+    still = sum(c["failed"] for c in outcomes(path).values())
+    stats = again["stats"]
+    return {
+        "failed": failed,
+        "requests": int(stats.get("requests", 0)),
+        "repeats": int(stats.get("repeats", 0)),
+        "still failed": still,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=300)
@@ -132,7 +149,13 @@ def main() -> None:
         first["traces"] = traces(path)
         second = run(command, path, env, endpoint)
         killed = killed_and_resumed(Path(tmp), endpoint, args.items)
+        unretried = without_retries(Path(tmp), endpoint, args.items)
     report(args, first, after_first, second, killed)
+    print(
+        f"without retries (max_retries 0): {unretried['failed']} failed item runs; the same command again: "
+        f"{unretried['requests']:,} requests ({unretried['repeats']} repeated calls), "
+        f"{unretried['still failed']} still failed"
+    )
 
 
 def report(args: argparse.Namespace, first: dict, per: dict[str, Counter[str]], second: dict, killed: dict) -> None:
