@@ -71,7 +71,7 @@ class Tracker:
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self._writer: TraceWriter | None = None
-        """Stores the traces, in a process of its own (started with the first run that traces)."""
+        """Stores the traces, in a process of its own (from a run's first traced item to its end)."""
         self._traced = 0
         """Traces of finished items handed to the writer since the run was (re)opened: the traces
         it must find written at the end."""
@@ -108,7 +108,6 @@ class Tracker:
         else:
             run_context = mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested)
         opened_ms, self._traced = int(time.time() * 1000), 0
-        self._start_writer()  # its MLflow import overlaps the agents' start-up
         try:
             with run_context as run:
                 self.run_id, self.experiment_id = run.info.run_id, experiment_id
@@ -117,28 +116,23 @@ class Tracker:
                 finally:
                     self.flush_metrics()
                     # interrupted or failing: items cut off in flight have no trace; never mask the cause
-                    self._finish_traces(opened_ms, nested=nested, ending_badly=sys.exc_info()[1] is not None)
+                    self._finish_traces(opened_ms, ending_badly=sys.exc_info()[1] is not None)
         except KeyboardInterrupt:
             self.end_as(run.info.run_id, "KILLED")
             raise
 
-    def _start_writer(self) -> None:
-        tracing = self.settings.tracing
-        if self._writer is None and tracing.enabled and tracing.sample_rate > 0:
-            self._writer = TraceWriter(mlflow.get_tracking_uri())
-
-    def _finish_traces(self, since_ms: int, *, nested: bool, ending_badly: bool) -> None:
-        """Wait until the writer stored this run's traces, check them, and stop it after a top-level run."""
-        if self._writer is None:
+    def _finish_traces(self, since_ms: int, *, ending_badly: bool) -> None:
+        """Wait until the writer stored this run's traces, check them, and stop it (a run that
+        traced nothing never started one)."""
+        writer, self._writer = self._writer, None
+        if writer is None:
             return
         if self._traced:
-            reply = self._writer.flush(30.0 if ending_badly else 600.0)  # an interrupted user waits less
+            reply = writer.flush(30.0 if ending_badly else 600.0)  # an interrupted user waits less
             for error in reply.get("errors", []):
                 self._warn_or_raise(f"MLflow: a trace was not stored: {error}", ending_badly)
             self._check_traces(since_ms, ending_badly=ending_badly)
-        if not nested:
-            self._writer.close()
-            self._writer = None
+        writer.close()
 
     def _best_effort(self, what: str, action: Callable[[], Any]) -> Any:
         try:
@@ -213,9 +207,12 @@ class Tracker:
 
         Yields a finisher that records the result's answer and correctness on the span.
         """
-        if not self.settings.tracing.traces(item.id) or self._writer is None:
+        if not self.settings.tracing.traces(item.id):
             yield None
             return
+        if self._writer is None:  # started by the first traced item: its MLflow import overlaps the calls
+            self._writer = TraceWriter(mlflow.get_tracking_uri())
+        writer = self._writer
         recorder = spans.SpanRecorder()
         outcome: dict[str, Any] = {"tags": {"item_id": item.id}}
         inputs = {"id": item.id, "question": item.question, "options": list(item.options or [])}
@@ -236,7 +233,7 @@ class Tracker:
         job = TraceJob(self.run_id or "", self.experiment_id or "", recorder.spans, outcome["tags"])
         if item.answer is not None and outcome.get("correct") is not None:
             job = TraceJob(job.run_id, job.experiment_id, job.spans, job.tags, item.answer, outcome["correct"])
-        self._writer.submit(job)
+        writer.submit(job)
 
     def _check_traces(self, since_ms: int, *, ending_badly: bool = False) -> None:
         """Count the traces written since the run was opened; say so (and log it) if any are missing."""
