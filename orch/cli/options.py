@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -54,52 +53,36 @@ RouterOpt = Annotated[
 ]
 
 
-def _budget(flag: str) -> Callable[[str], float]:
-    """Parse a budget flag, refusing zero, negatives, NaN and words in one line (exit 2) before anything opens."""
+def _budget_option(flag: str, metavar: str, help: str) -> Any:
+    """A budget flag: zero, negatives, NaN and words are refused in one line (exit 2) before anything opens."""
 
     def parse(text: str) -> float:
         from orch.nodes.budgets import parse_budget
 
         return parse_budget(flag, text)
 
-    return parse
+    return Annotated[float | None, typer.Option(flag, metavar=metavar, parser=parse, help=help)]
 
 
-MaxCostOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--max-cost",
-        metavar="USD",
-        parser=_budget("--max-cost"),
-        help="Run budget: once the calls made cost this much, no new item starts; in-flight items finish. "
-        "Exit code 3; the same evaluation run again continues.",
-    ),
-]
-MaxTimeOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--max-time",
-        metavar="SECONDS",
-        parser=_budget("--max-time"),
-        help="Run budget: after this much wall time (from the first item) no new item starts; in-flight items "
-        "finish. Exit code 3; the same evaluation run again continues.",
-    ),
-]
-ItemMaxCostOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--item-max-cost",
-        metavar="USD",
-        parser=_budget("--item-max-cost"),
-        help="Item budget: once an item's calls cost this much, its further calls are refused (failed calls).",
-    ),
-]
-ItemMaxTimeOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--item-max-time",
-        metavar="SECONDS",
-        parser=_budget("--item-max-time"),
-        help="Item budget: an item still running after this long is cut off: failed, retried by the next run.",
-    ),
-]
+_CONTINUES = "Exit code 3; the same evaluation run again continues."
+MaxCostOpt = _budget_option(
+    "--max-cost",
+    "USD",
+    f"Run budget: once the calls made cost this much, no new item starts; in-flight items finish. {_CONTINUES}",
+)
+MaxTimeOpt = _budget_option(
+    "--max-time",
+    "SECONDS",
+    "Run budget: after this much wall time (from the first item) no new item starts; in-flight items finish. "
+    + _CONTINUES,
+)
+ItemMaxCostOpt = _budget_option(
+    "--item-max-cost",
+    "USD",
+    "Item budget: once an item's calls cost this much, its further calls are refused (failed calls).",
+)
+ItemMaxTimeOpt = _budget_option(
+    "--item-max-time",
+    "SECONDS",
+    "Item budget: an item still running after this long is cut off: failed, retried by the next run.",
+)
