@@ -61,19 +61,17 @@ def outcomes(path: Path) -> dict[str, Counter[str]]:
     """Per system: finished items by status, failed items, and the checks on what was stored."""
     db = sqlite3.connect(path / ".orch" / "evals.sqlite")
     per: dict[str, Counter[str]] = {}
+    graph_of: dict[str, str] = {}
     for key, text in db.execute("SELECT system_key, result FROM results"):
         result = ItemResult.model_validate_json(text)
+        graph_of[key] = result.graph
         counts = per.setdefault(result.graph, Counter())
         counts[result.status] += 1
-        letters = set(result.item.letters)
-        counts["answer outside the options"] += result.answer is not None and result.answer not in letters
+        counts["answer outside the options"] += result.answer is not None and result.answer not in result.item.letters
         counts["failure scored as an answer"] += result.status == "failed"
-        unlabelled = bool(result.failures) and result.status != "degraded"
-        counts["degraded but not labelled"] += unlabelled
-        counts["_key:" + key] = 1
+        counts["degraded but not labelled"] += bool(result.failures) and result.status != "degraded"
     for key, _ in db.execute("SELECT system_key, item_id FROM failures"):
-        graph = next((g for g, c in per.items() if c.get("_key:" + key)), key[:12])
-        per.setdefault(graph, Counter())["failed"] += 1
+        per.setdefault(graph_of.get(key, key[:12]), Counter())["failed"] += 1
     return per
 
 
