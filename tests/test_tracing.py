@@ -76,6 +76,16 @@ def test_a_trace_holds_the_item_its_nodes_and_their_calls(tmp_path: Path, server
     assert ok.inputs["messages"][0]["role"] == "system" and ok.outputs["content"]
     root = next(s for s in spans if s.parent_id is None)
     assert root.name == f"item {item.id}" and root.outputs["answer"] == "B"
+    [trace] = mlflow.search_traces(run_id=outcome.run_id, return_type="list")
+    info = trace.info
+    assert info.tags["mlflow.traceName"] == f"item {item.id}" and info.tags["item_id"] == item.id
+    assert (info.tags["graph"], info.tags["correct"], info.state.value) == ("orch", "True", "OK")
+    assert {a.name: a.value for a in info.assessments} == {"gold": "B", "correct": True}
+    assert info.token_usage["input_tokens"] == sum(
+        s.attributes["mlflow.chat.tokenUsage"]["input_tokens"]
+        for s in spans
+        if s.status.status_code == "OK" and s.span_type == "CHAT_MODEL"
+    )
 
 
 def test_tracing_off_records_no_trace(tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +110,18 @@ def test_no_trace_is_lost_at_64_items_in_flight(tmp_path: Path) -> None:
     assert (metrics["traces_written"], metrics["traces_missing"]) == (200, 0)
     traces = mlflow.search_traces(run_id=outcome.run_id, return_type="list", include_spans=False, max_results=500)
     assert len(traces) == 200 and {t.info.state.value for t in traces} == {"OK"}
+
+
+def test_a_failed_item_is_an_error_trace_with_its_reasons(tmp_path: Path, server: FaultServer) -> None:
+    path = tmp_path / "pool.yaml"
+    agents = "".join(
+        f"  - {{id: {name}, model: m-bad, base_url: '{server.base_url}', max_retries: 0}}\n" for name in "xy"
+    )
+    path.write_text(f"agents:\n{agents}panel: [x, y]\nroles: {{merger: x}}\n")
+    outcome = orch.run([orch.make_item("Which?", ["p", "q"], answer="A")], pool=path, benchmark="tracing")
+    assert outcome.results[0].status == "failed"
+    [trace] = mlflow.search_traces(run_id=outcome.run_id, return_type="list")
+    root = next(s for s in trace.data.spans if s.parent_id is None)
+    assert trace.info.state.value == "ERROR" and root.status.status_code == "ERROR"
+    assert "HTTP 500" in root.attributes["failures"] and "HTTP 500" in root.status.description
+    assert [a.name for a in trace.info.assessments] == ["gold"]  # a failed item is not scored

@@ -37,19 +37,7 @@ def configure_tracking(settings: MlflowSettings) -> str:
     """Point MLflow at the configured store (`MLFLOW_TRACKING_URI` wins) and return its URI."""
     if settings.tracking_uri and "MLFLOW_TRACKING_URI" not in os.environ:
         mlflow.set_tracking_uri(settings.tracking_uri)
-    uri = mlflow.get_tracking_uri()
-    _size_trace_export(uri)
-    return uri
-
-
-def _size_trace_export(uri: str) -> None:
-    """Traces are written by MLflow's background queue, which drops traces when full (1,000 by
-    default) and, against a SQLite file, loses them to "database is locked" with its 10 writer
-    threads: one writer for a file store and a queue no run fills. Settings a user made win; read
-    when the first trace is exported."""
-    os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_QUEUE_SIZE", "1000000")
-    if uri.startswith("sqlite:") or "://" not in uri:
-        os.environ.setdefault("MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS", "1")
+    return mlflow.get_tracking_uri()
 
 
 _BATCH_S = 5.0
@@ -230,10 +218,8 @@ class Tracker:
 
             yield finish
         self._traced += 1
-        job = TraceJob(self.run_id or "", self.experiment_id or "", recorder.spans, outcome["tags"])
-        if item.answer is not None and outcome.get("correct") is not None:
-            job = TraceJob(job.run_id, job.experiment_id, job.spans, job.tags, item.answer, outcome["correct"])
-        writer.submit(job)
+        ids = (self.run_id or "", self.experiment_id or "")
+        writer.submit(TraceJob(*ids, recorder.spans, outcome["tags"], item.answer, outcome.get("correct")))
 
     def _check_traces(self, since_ms: int, *, ending_badly: bool = False) -> None:
         """Count the traces written since the run was opened; say so (and log it) if any are missing."""
