@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from orch.config import PoolConfig
 from orch.eval.plan import EvalPlan, EvalRequest
 from orch.mlflow_config import load_mlflow_settings
+from orch.mlflow_store import check_tracking_store
 
 if TYPE_CHECKING:
     from orch.eval.report import EvalReport, SystemResults
@@ -106,6 +107,7 @@ def evaluate(
     """
     plan = EvalPlan(request, pool)  # every input is checked before anything is opened or imported
     settings = load_mlflow_settings()
+    check_tracking_store(settings)
     from orch.eval.execute import Evaluation
 
     return Evaluation(plan, settings, hooks or EvalHooks()).run()

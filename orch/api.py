@@ -15,6 +15,7 @@ from orch.config import PoolConfig
 from orch.graphs import Graph
 from orch.items import Item
 from orch.mlflow_config import load_mlflow_settings
+from orch.mlflow_store import check_tracking_store
 
 if TYPE_CHECKING:
     from orch.app.runner import GraphRunner
@@ -109,6 +110,7 @@ def ask(
     settings = load_mlflow_settings()
     session = Session(graph, pool)
     session.check_keys()
+    check_tracking_store(settings)
     from orch.tracking import Tracker
 
     tracker = Tracker(settings)
@@ -160,6 +162,7 @@ def run(
     settings = load_mlflow_settings()
     session = Session(graph, pool)
     session.check_keys()
+    check_tracking_store(settings)
     from orch.summary import Results
     from orch.tracking import Tracker
 
