@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from orch.config import PoolConfig
 from orch.eval.plan import EvalPlan, EvalRequest
 from orch.mlflow_config import load_mlflow_settings
-from orch.mlflow_store import check_tracking_store
+from orch.tracking.preflight import check_tracking_store
 
 if TYPE_CHECKING:
     from orch.eval.report import EvalReport, SystemResults

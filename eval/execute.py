@@ -215,7 +215,7 @@ class Evaluation:
         run_context = tracker.start_run(
             record.experiment,
             system.name,
-            nested=True,
+            parent_run_id=record.parent_run_id,
             tags={"orch.system": system.name, "orch.kind": system.kind},
             run_id=record.system_run_ids.get(system.name),
         )

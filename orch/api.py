@@ -15,7 +15,7 @@ from orch.config import PoolConfig
 from orch.graphs import Graph
 from orch.items import Item
 from orch.mlflow_config import load_mlflow_settings
-from orch.mlflow_store import check_tracking_store
+from orch.tracking.preflight import check_tracking_store
 
 if TYPE_CHECKING:
     from orch.app.runner import GraphRunner
@@ -72,12 +72,16 @@ def _recorded_run(
     A run a budget stopped is tagged `orch.stopped=budget` and ends KILLED, as an interrupted one does."""
     from orch.app.recording import log_results, log_setup, router_metrics  # after the checks: MLflow is slow
 
-    with tracker.start_run(experiment, run_name, tags=tags) as run_id:
+    with tracker.open_run(experiment, run_name, tags=tags):  # opened while the first calls go out
         if on_start is not None:
             on_start(session)
-        options = RouterOptions(router_id=router, scope=run_id, on_update=router_metrics(tracker))
+
+        def scope() -> str:  # feedback ids `<run id>/<item id>`, asked for at the first feedback
+            return tracker.run_id or router
+
+        options = RouterOptions(router_id=router, scope=scope, on_update=router_metrics(tracker))
         with session.start(router=options, item_context=tracker.item_trace) as runner:
-            log_setup(tracker, session, **params)
+            tracker.in_background(lambda: log_setup(tracker, session, **params))
             results = work(runner)
         summary = log_results(tracker, results)
         stopped = None
@@ -85,6 +89,7 @@ def _recorded_run(
             stopped = budget.stop()
             tracker.log_metrics(budget.metrics())
             tracker.set_tags(budget.tags())
+    run_id = tracker.run_id or ""
     if stopped is not None:
         tracker.end_as(run_id, "KILLED")
     return results, summary, run_id

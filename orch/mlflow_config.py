@@ -8,7 +8,7 @@ import os
 import string
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orch.errors import ConfigError
 from orch.settings import get_settings
@@ -65,12 +65,6 @@ class MlflowSettings(BaseModel):
     experiments: ExperimentNames = ExperimentNames()
     tracing: TracingSettings = TracingSettings()
     strict: bool = False
-    _source: str = PrivateAttr("mlflow.yaml")
-
-    @property
-    def source(self) -> str:
-        """The file these settings were read from (for error messages)."""
-        return self._source
 
 
 def load_mlflow_settings(path: Path | None = None) -> MlflowSettings:
@@ -80,7 +74,6 @@ def load_mlflow_settings(path: Path | None = None) -> MlflowSettings:
     if not path.is_file() and not explicit:
         return MlflowSettings()
     settings = load_model(MlflowSettings, load_yaml_mapping(path, ConfigError), path, ConfigError)
-    settings._source = str(path)
     if (
         settings.tracking_uri
         and settings.tracking_uri.rstrip("/").endswith("mlruns")

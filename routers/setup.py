@@ -49,7 +49,7 @@ def open_router(
     pool: PoolConfig,
     *,
     router_id: str,
-    scope: str,
+    scope: str | Callable[[], str],
     store_url: str | None = None,
     fresh: bool = False,
     order: Sequence[str] = (),
@@ -89,7 +89,7 @@ def open_router(
 
         def persist(index: int, state: RouterState, observations: list[Observation]) -> None:
             if observations:
-                feedback_id = f"{scope}/{observations[0].item_id}"
+                feedback_id = f"{scope() if callable(scope) else scope}/{observations[0].item_id}"
                 repo.commit(router_id, fold_once(observations, policy, feedback_id), reason=feedback_id)
             if on_update is not None:
                 on_update(index, state, policy)

@@ -7,7 +7,7 @@ run context → runner. `orch ask`, `orch run`, `orch eval` and your own code al
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +47,9 @@ class RouterOptions:
 
     router_id: str = "default"
     """The persisted router to continue and update."""
-    scope: str = ""
-    """Makes feedback ids unique (`<scope>/<item id>`), e.g. the MLflow run id; default: the router id."""
+    scope: str | Callable[[], str] = ""
+    """Makes feedback ids unique (`<scope>/<item id>`), e.g. the MLflow run id (a callable is asked
+    at the first feedback, so the run may still be opening now); default: the router id."""
     fresh: bool = False
     """Start from cold state even if the router has versions (evaluations do)."""
     order: Sequence[str] = ()

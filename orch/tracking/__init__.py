@@ -10,7 +10,21 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
 
 
-from orch.tracking.logged import LoggedRun, logged_run, search_runs
-from orch.tracking.tracker import Tracker, configure_tracking, metric_key
+from typing import TYPE_CHECKING, Any
+
+from orch.tracking.runs import configure_tracking
+from orch.tracking.tracker import Tracker, metric_key
+
+if TYPE_CHECKING:
+    from orch.tracking.logged import LoggedRun, logged_run, search_runs
 
 __all__ = ["LoggedRun", "Tracker", "configure_tracking", "logged_run", "metric_key", "search_runs"]
+
+
+def __getattr__(name: str) -> Any:
+    """Reading runs back imports MLflow at once; a run imports it on its own thread (`runs`)."""
+    if name in ("LoggedRun", "logged_run", "search_runs"):
+        from orch.tracking import logged
+
+        return getattr(logged, name)
+    raise AttributeError(f"module 'orch.tracking' has no attribute {name!r}")

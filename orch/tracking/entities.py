@@ -92,12 +92,12 @@ def _token_usage(spans: list[SpanRecord]) -> dict[str, int]:
     return {"input_tokens": i, "output_tokens": o, "total_tokens": i + o}
 
 
-def _info(job: TraceJob, trace_id: str) -> TraceInfo:
+def _info(job: TraceJob, trace_id: str, run_id: str, experiment_id: str) -> TraceInfo:
     root = job.spans[0]
     request, response = _json(root.inputs), _json(root.outputs)
     metadata = {
         TRACE_SCHEMA_VERSION_KEY: str(TRACE_SCHEMA_VERSION),
-        TraceMetadataKey.SOURCE_RUN: job.run_id,
+        TraceMetadataKey.SOURCE_RUN: run_id,
         TraceMetadataKey.INPUTS: _cut(request, _METADATA_PREVIEW_CHARS),
         TraceMetadataKey.OUTPUTS: _cut(response, _METADATA_PREVIEW_CHARS),
     }
@@ -110,7 +110,7 @@ def _info(job: TraceJob, trace_id: str) -> TraceInfo:
         assessments.append(Feedback(name="correct", value=job.correct, source=_SOURCE, trace_id=trace_id))
     return TraceInfo(
         trace_id=trace_id,
-        trace_location=TraceLocation.from_experiment_id(job.experiment_id),
+        trace_location=TraceLocation.from_experiment_id(experiment_id),
         request_time=root.start_ns // 1_000_000,
         execution_duration=max(root.end_ns - root.start_ns, 0) // 1_000_000,
         state=TraceState.ERROR if root.error is not None else TraceState.OK,
@@ -126,10 +126,11 @@ def _info(job: TraceJob, trace_id: str) -> TraceInfo:
     )
 
 
-def trace_entities(job: TraceJob) -> tuple[TraceInfo, list[Span]]:
-    """The job's trace info and spans, under fresh random OpenTelemetry ids (as MLflow's own)."""
+def trace_entities(job: TraceJob, run_id: str, experiment_id: str) -> tuple[TraceInfo, list[Span]]:
+    """The job's trace info and spans in the run's experiment, under fresh random OpenTelemetry
+    ids (as MLflow's own)."""
     otel_trace_id = _rng.getrandbits(128)
     trace_id = f"tr-{otel_trace_id:032x}"
     span_ids = {record.span_id: _rng.getrandbits(64) or 1 for record in job.spans}
     spans = [_span(record, trace_id, otel_trace_id, span_ids) for record in job.spans]
-    return _info(job, trace_id), spans
+    return _info(job, trace_id, run_id, experiment_id), spans

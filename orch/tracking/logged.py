@@ -9,7 +9,7 @@ import mlflow
 
 from orch.errors import OrchError
 from orch.mlflow_config import load_mlflow_settings
-from orch.tracking.tracker import configure_tracking
+from orch.tracking.runs import configure_tracking
 
 __all__ = ["LoggedRun", "logged_run", "search_runs"]
 

@@ -1,8 +1,9 @@
 """One MLflow run: params, metrics, the per-item table, artifacts and one trace per item.
 
-A thin layer in MLflow's own fluent style: each function resolves its inputs and delegates,
-takes an optional `run_id`, and plural names log batches. Opening a run is strict (it fails
-before the first model call); logging into it is best-effort — a failed upload warns and the
+A thin layer in MLflow's own style: each function resolves its inputs and delegates, and plural
+names log batches. The run is opened on a thread of its own while the first calls go out
+(`orch.tracking.runs`; `start_run` waits for it instead); what needs the run waits for it, and
+MLflow itself is imported on that thread. Logging is best-effort — a failed upload warns and the
 answer still stands — unless `strict` is set, as it is in tests.
 """
 
@@ -10,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -20,24 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow.entities import Metric, RunTag
-
-import orch.spans as spans
 from orch.errors import OrchError
 from orch.items import Item
-from orch.locks import sqlite_lock
 from orch.mlflow_config import MlflowSettings, load_mlflow_settings
+from orch.tracking.item_trace import record_item
+from orch.tracking.runs import RunThread, configure_tracking, lazy_mlflow, open_run
 from orch.tracking.writer import TraceJob, TraceWriter
 
 __all__ = ["Tracker", "configure_tracking", "metric_key"]
-
-
-def configure_tracking(settings: MlflowSettings) -> str:
-    """Point MLflow at the configured store (`MLFLOW_TRACKING_URI` wins) and return its URI."""
-    if settings.tracking_uri and "MLFLOW_TRACKING_URI" not in os.environ:
-        mlflow.set_tracking_uri(settings.tracking_uri)
-    return mlflow.get_tracking_uri()
 
 
 _BATCH_S = 5.0
@@ -55,26 +44,34 @@ class Tracker:
 
     def __init__(self, settings: MlflowSettings | None = None) -> None:
         self.settings = settings or load_mlflow_settings()
-        configure_tracking(self.settings)
-        self.run_id: str | None = None
-        self.experiment_id: str | None = None
+        self._run: RunThread | None = None
+        """Opens the run and does its MLflow work off the event loop (see `orch.tracking.runs`)."""
         self._writer: TraceWriter | None = None
         """Stores the traces, in a process of its own (from a run's first traced item to its end)."""
         self._traced = 0
         """Traces of finished items handed to the writer since the run was (re)opened: the traces
         it must find written at the end."""
-        self._buffered: list[Metric] = []
+        self._buffered: list[tuple[str, float, int, int]] = []
         self._flushed = time.monotonic()
 
     @property
     def tracking_uri(self) -> str:
-        return mlflow.get_tracking_uri()
+        return configure_tracking(self.settings)
 
     def experiment_name(self, kind: str, benchmark: str = "") -> str:
         template: str = getattr(self.settings.experiments, kind)
         return template.format(benchmark=benchmark or "custom")
 
     # -- the run ---------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str | None:
+        """The open run's id (waiting for it to be opened); None outside a run."""
+        return self._run.ids()[0] if self._run is not None else None
+
+    @property
+    def experiment_id(self) -> str | None:
+        return self._run.ids()[1] if self._run is not None else None
+
     @contextmanager
     def start_run(
         self,
@@ -82,32 +79,76 @@ class Tracker:
         run_name: str,
         *,
         tags: Mapping[str, str] | None = None,
-        nested: bool = False,
+        parent_run_id: str | None = None,
         run_id: str | None = None,
     ) -> Iterator[str]:
-        """Open a run, or reopen `run_id` to resume it (strict: failures raise before any model call).
+        """Open a run, or reopen `run_id` to resume it, and wait until it is open (failures raise
+        before any model call); see `open_run`."""
+        with self.open_run(experiment, run_name, tags=tags, parent_run_id=parent_run_id, run_id=run_id):
+            yield self.run_id or ""
 
-        The run ends KILLED on Ctrl-C or `kill`, FAILED if another exception escapes, and FINISHED otherwise.
-        """
-        with sqlite_lock(mlflow.get_tracking_uri()):  # two processes creating a fresh store would race its migrations
-            experiment_id = mlflow.set_experiment(experiment).experiment_id
-        if run_id is not None:
-            run_context = mlflow.start_run(run_id=run_id, nested=nested)
-        else:
-            run_context = mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested)
-        opened_ms, self._traced = int(time.time() * 1000), 0
+    @contextmanager
+    def open_run(
+        self,
+        experiment: str,
+        run_name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Iterator[None]:
+        """Open a run in the background (or reopen `run_id`) and return at once: what needs the run
+        waits for it, `in_background` work follows it. At the end everything handed over is done,
+        traces are checked, and the run ends KILLED on Ctrl-C or `kill`, FAILED if another
+        exception escapes, FINISHED otherwise."""
+        settings, the_tags = self.settings, dict(tags or {})
+        self._run = RunThread(
+            lambda: open_run(settings, experiment, run_name, the_tags, parent_run_id=parent_run_id, run_id=run_id)
+        )
+        opened_ms, self._traced, status = int(time.time() * 1000), 0, "FINISHED"
         try:
-            with run_context as run:
-                self.run_id, self.experiment_id = run.info.run_id, experiment_id
-                try:
-                    yield run.info.run_id
-                finally:
-                    self.flush_metrics()
-                    # interrupted or failing: items cut off in flight have no trace; never mask the cause
-                    self._finish_traces(opened_ms, ending_badly=sys.exc_info()[1] is not None)
+            yield
         except KeyboardInterrupt:
-            self.end_as(run.info.run_id, "KILLED")
+            status = "KILLED"
             raise
+        except BaseException:
+            status = "FAILED"
+            raise
+        finally:
+            self._end_run(opened_ms, status)
+
+    def _end_run(self, opened_ms: int, status: str) -> None:
+        """Settle the background work, write what is buffered, check the traces, end the run."""
+        assert self._run is not None
+        ending_badly = status != "FINISHED"  # interrupted or failing: never mask the cause
+        try:
+            run_id = self._run.ids()[0]
+        except OrchError:
+            self._close_run()
+            if ending_badly:
+                return
+            raise
+        problem = self._run.settle()
+        # as `mlflow.start_run` would have: MLflow's fluent calls (search_traces, …) default to it
+        self._best_effort("set the experiment", lambda: lazy_mlflow().set_experiment(experiment_id=self.experiment_id))
+        self.flush_metrics()
+        self._finish_traces(opened_ms, ending_badly=ending_badly)  # items cut off in flight have no trace
+        self.end_as(run_id, "FAILED" if problem is not None and not ending_badly else status)
+        self._close_run()
+        if problem is not None and not ending_badly:
+            raise problem
+
+    def _close_run(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._run is not None:
+            self._run.close()
+
+    def in_background(self, task: Callable[[], None]) -> None:
+        """Do `task` on the run's MLflow thread once the run is open (in order with the rest)."""
+        assert self._run is not None, "in_background outside a run"
+        self._run.submit(task)
 
     def _finish_traces(self, since_ms: int, *, ending_badly: bool) -> None:
         """Wait until the writer stored this run's traces, check them, and stop it (a run that
@@ -134,7 +175,7 @@ class Tracker:
     # -- logging ---------------------------------------------------------------------------
     def log_params(self, params: Mapping[str, object]) -> None:
         clean = {metric_key(k): (v if isinstance(v, str) else json.dumps(v))[:6000] for k, v in params.items()}
-        self._best_effort("log params", lambda: mlflow.log_params(clean, run_id=self.run_id))
+        self._best_effort("log params", lambda: lazy_mlflow().log_params(clean, run_id=self.run_id))
 
     def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None, *, wait: bool = True) -> None:
         """`wait=False` buffers them, written in one batch every `_BATCH_S` seconds and when the run
@@ -142,47 +183,63 @@ class Tracker:
         per item on the event loop (~20 ms on SQLite, even with MLflow's own asynchronous logging)."""
         clean = {metric_key(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
         if wait:
-            self._best_effort("log metrics", lambda: mlflow.log_metrics(clean, step=step, run_id=self.run_id))
+            self._best_effort("log metrics", lambda: lazy_mlflow().log_metrics(clean, step=step, run_id=self.run_id))
             return
         now = int(time.time() * 1000)
-        self._buffered.extend(Metric(k, v, now, step or 0) for k, v in clean.items())
-        if time.monotonic() - self._flushed >= _BATCH_S:
-            self.flush_metrics()
+        self._buffered.extend((k, v, now, step or 0) for k, v in clean.items())
+        if time.monotonic() - self._flushed >= _BATCH_S and self._run is not None:
+            pending, self._buffered, self._flushed = self._buffered, [], time.monotonic()
+            self.in_background(lambda: self._write_metrics(pending))
 
     def flush_metrics(self) -> None:
-        """Write the buffered metrics (MLflow takes at most 1,000 per batch)."""
+        """Write the buffered metrics now."""
         pending, self._buffered, self._flushed = self._buffered, [], time.monotonic()
-        client = mlflow.MlflowClient()
+        self._write_metrics(pending)
+
+    def _write_metrics(self, pending: list[tuple[str, float, int, int]]) -> None:
+        """MLflow takes at most 1,000 metrics per batch."""
+        from mlflow.entities import Metric
+
+        client = lazy_mlflow().MlflowClient()
         for start in range(0, len(pending), 1000):
             batch = pending[start : start + 1000]
-            self._best_effort("log metrics", lambda b=batch: client.log_batch(self.run_id, metrics=b))
+            self._best_effort(
+                "log metrics", lambda b=batch: client.log_batch(self.run_id, metrics=[Metric(*m) for m in b])
+            )
 
     def end_as(self, run_id: str, status: str) -> None:
         """Mark an ended run `FAILED` (items whose calls failed) or `KILLED` (interrupted); a re-run resumes it."""
-        self._best_effort(f"mark the run {status}", lambda: mlflow.MlflowClient().set_terminated(run_id, status))
+        self._best_effort(f"mark the run {status}", lambda: lazy_mlflow().MlflowClient().set_terminated(run_id, status))
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         """Tags, unlike params, may change: what is only known once a run's items are in."""
+        from mlflow.entities import RunTag
+
         clean = [RunTag(metric_key(k), str(v)[:5000]) for k, v in tags.items()]
-        self._best_effort("set tags", lambda: mlflow.MlflowClient().log_batch(self.run_id, tags=clean))
+        self._best_effort("set tags", lambda: lazy_mlflow().MlflowClient().log_batch(self.run_id, tags=clean))
 
     def log_table(self, rows: list[dict[str, object]], artifact_file: str = "items.json") -> None:
         import pandas as pd
 
         frame = pd.DataFrame(rows)
         self._best_effort(
-            "log the item table", lambda: mlflow.log_table(data=frame, artifact_file=artifact_file, run_id=self.run_id)
+            "log the item table",
+            lambda: lazy_mlflow().log_table(data=frame, artifact_file=artifact_file, run_id=self.run_id),
         )
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self._best_effort(f"log {artifact_file}", lambda: mlflow.log_text(text, artifact_file, run_id=self.run_id))
+        self._best_effort(
+            f"log {artifact_file}", lambda: lazy_mlflow().log_text(text, artifact_file, run_id=self.run_id)
+        )
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self._best_effort(f"log {path.name}", lambda: mlflow.log_artifact(str(path), artifact_path, run_id=self.run_id))
+        self._best_effort(
+            f"log {path.name}", lambda: lazy_mlflow().log_artifact(str(path), artifact_path, run_id=self.run_id)
+        )
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
         self._best_effort(
-            f"log {artifact_file}", lambda: mlflow.MlflowClient().log_figure(self.run_id, figure, artifact_file)
+            f"log {artifact_file}", lambda: lazy_mlflow().MlflowClient().log_figure(self.run_id, figure, artifact_file)
         )
 
     # -- traces ----------------------------------------------------------------------------
@@ -190,36 +247,25 @@ class Tracker:
     def item_trace(
         self, item: Item, attributes: Mapping[str, object] | None = None
     ) -> Iterator[Callable[[Any], None] | None]:
-        """One trace per item: a root span `item <id>` with orch's node and call spans inside (see
-        `orch.spans`: a few spans per item, not one per LangChain runnable).
-
-        Yields a finisher that records the result's answer and correctness on the span.
-        """
+        """One trace per item (see `record_item`), stored by the run's trace writer."""
         if not self.settings.tracing.traces(item.id):
             yield None
             return
         if self._writer is None:  # started by the first traced item: its MLflow import overlaps the calls
-            self._writer = TraceWriter(mlflow.get_tracking_uri())
-        writer = self._writer
-        recorder = spans.SpanRecorder()
-        outcome: dict[str, Any] = {"tags": {"item_id": item.id}}
-        inputs = {"id": item.id, "question": item.question, "options": list(item.options or [])}
-        attributes = {"item_id": item.id, "gold": item.answer or "", **dict(attributes or {})}
-        with spans.tracing(recorder), recorder.span(f"item {item.id}", "CHAIN", inputs, attributes) as root:
-
-            def finish(result: Any) -> None:
-                root.set_outputs({"answer": result.answer, "correct": result.correct, "method": result.decision.method})
-                root.set_attributes({"answer": result.answer or "", "correct": str(result.correct)})
-                if result.status == "failed":  # the Traces view shows it as an error, with the reasons
-                    root.fail("; ".join(result.failures))
-                    root.set_attributes({"failures": "; ".join(result.failures)})
-                outcome["tags"].update(graph=result.graph, correct=str(result.correct))
-                outcome["correct"] = result.correct
-
+            self._writer = TraceWriter(self._trace_location)
+        with record_item(item, attributes, self._submit_trace) as finish:
             yield finish
+
+    def _submit_trace(self, job: TraceJob) -> None:
+        assert self._writer is not None
         self._traced += 1
-        ids = (self.run_id or "", self.experiment_id or "")
-        writer.submit(TraceJob(*ids, recorder.spans, outcome["tags"], item.answer, outcome.get("correct")))
+        self._writer.submit(job)
+
+    def _trace_location(self) -> tuple[str, str, str]:
+        """(tracking URI, run id, experiment id) for the writer's feeder thread, which may wait
+        for the run to be opened."""
+        run_id, experiment_id = self.run_id or "", self.experiment_id or ""
+        return self.tracking_uri, run_id, experiment_id
 
     def _check_traces(self, since_ms: int, *, ending_badly: bool = False) -> None:
         """Count the traces written since the run was opened; say so (and log it) if any are missing."""
@@ -227,7 +273,7 @@ class Tracker:
             return
         found = self._best_effort(
             "count traces",
-            lambda: mlflow.search_traces(
+            lambda: lazy_mlflow().search_traces(
                 locations=[self.experiment_id],
                 run_id=self.run_id,
                 filter_string=f"trace.timestamp_ms >= {since_ms}",

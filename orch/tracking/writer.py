@@ -20,6 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -35,26 +36,36 @@ _CHILD = "import sys; from orch.tracking.writer import serve; serve(sys.stdin.bu
 
 @dataclass(frozen=True)
 class TraceJob:
-    """One finished item's trace: its spans (the root first), where it belongs, what to assess."""
+    """One finished item's trace: its spans (the root first), its tags, what to assess."""
 
-    run_id: str
-    experiment_id: str
     spans: list[SpanRecord]
     tags: dict[str, str]
     gold: str | None = None
     correct: bool | None = None
 
 
+@dataclass(frozen=True)
+class TraceBatch:
+    """Jobs of one run, as the child receives them."""
+
+    run_id: str
+    experiment_id: str
+    jobs: list[TraceJob]
+
+
 class TraceWriter:
     """The parent's side: `submit` never blocks; `flush` waits for the child to store everything."""
 
-    def __init__(self, tracking_uri: str) -> None:
-        command = [sys.executable, "-c", _CHILD, tracking_uri]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, location: Callable[[], tuple[str, str, str]]) -> None:
+        """`location` gives the run's (tracking URI, run id, experiment id). The feeder thread asks
+        for it (it may wait for the run to be opened, never the caller) before it starts the
+        child, so the child never touches a store that is still being created."""
+        self._location = location
+        self._process: subprocess.Popen[bytes] | None = None
         self._jobs: queue.Queue[object] = queue.Queue()
         self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._feed, name="orch-trace-feeder", daemon=True).start()
-        threading.Thread(target=self._read, name="orch-trace-replies", daemon=True).start()
+        self._feeder = threading.Thread(target=self._feed, name="orch-trace-feeder", daemon=True)
+        self._feeder.start()
         self._flushes = 0
 
     def submit(self, job: TraceJob) -> None:
@@ -74,12 +85,23 @@ class TraceWriter:
 
     def close(self) -> None:
         self._jobs.put(None)
+        self._feeder.join(timeout=60)
+        if self._process is None:
+            return
         try:
             self._process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self._process.kill()
 
     def _feed(self) -> None:
+        try:
+            uri, run_id, experiment_id = self._location()
+        except Exception as exc:  # the run was never opened: nothing can be stored
+            return self._refuse(f"{type(exc).__name__}: {exc}"[:300])
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, uri], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        threading.Thread(target=self._read, name="orch-trace-replies", daemon=True).start()
         pipe = self._process.stdin
         assert pipe is not None
         while True:
@@ -88,11 +110,23 @@ class TraceWriter:
                     if message is None:
                         pipe.close()
                         return
+                    if isinstance(message, list):
+                        message = TraceBatch(run_id, experiment_id, message)
                     pickle.dump(message, pipe, protocol=pickle.HIGHEST_PROTOCOL)
                     pipe.flush()
                 except (BrokenPipeError, OSError):
                     self._replies.put({"flush": -1, "written": 0, "failed": 0, "errors": ["the trace writer stopped"]})
                     return
+
+    def _refuse(self, reason: str) -> None:
+        """Answer each flush with the jobs that could not be stored, until closed."""
+        failed = 0
+        while (message := self._jobs.get()) is not None:
+            if isinstance(message, TraceJob):
+                failed += 1
+            elif isinstance(message, tuple):
+                self._replies.put({"flush": message[1], "written": 0, "failed": failed, "errors": [reason]})
+                failed = 0
 
     def _batches(self) -> list[object]:
         """What is queued now, the jobs gathered into lists of at most `_BATCH` (the child stores
@@ -121,28 +155,27 @@ class TraceWriter:
 
 
 # -- the child's side ------------------------------------------------------------------------------
-def _store(client: Any, jobs: list[TraceJob]) -> tuple[int, list[str]]:
+def _store(client: Any, batch: TraceBatch) -> tuple[int, list[str]]:
     """Store a batch: each trace's info (assessments included) on its own, then all the batch's
-    spans in one call per experiment. How many were written, and what went wrong."""
+    spans in one call. How many were written, and what went wrong."""
     from orch.tracking.entities import trace_entities
 
     errors: list[str] = []
-    started: dict[str, list[Any]] = {}
-    for job in jobs:
+    started: list[Any] = []
+    for job in batch.jobs:
         try:
-            info, spans = trace_entities(job)
+            info, spans = trace_entities(job, batch.run_id, batch.experiment_id)
             client.start_trace(info)
-            started.setdefault(job.experiment_id, []).append(spans)
+            started.append(spans)
         except Exception as exc:  # one bad trace must not stop the others
             errors.append(f"{type(exc).__name__}: {exc}"[:300])
-    written = 0
-    for experiment_id, traces in started.items():
-        try:
-            client.log_spans(experiment_id, [span for spans in traces for span in spans])
-            written += len(traces)
-        except Exception as exc:
-            errors.append(f"spans: {type(exc).__name__}: {exc}"[:300])
-    return written, errors
+    if not started:
+        return 0, errors
+    try:
+        client.log_spans(batch.experiment_id, [span for spans in started for span in spans])
+    except Exception as exc:
+        return 0, [*errors, f"spans: {type(exc).__name__}: {exc}"[:300]]
+    return len(started), errors
 
 
 def serve(jobs: BinaryIO, tracking_uri: str) -> None:
@@ -161,9 +194,10 @@ def serve(jobs: BinaryIO, tracking_uri: str) -> None:
             message = pickle.load(jobs)
         except EOFError:
             os._exit(0)  # the parent closed the pipe (or died) and everything sent is stored
-        if isinstance(message, list):
+        if isinstance(message, TraceBatch):
             stored, problems = _store(client, message)
-            written, failed, errors = written + stored, failed + len(message) - stored, errors + problems
+            written, errors = written + stored, errors + problems
+            failed += len(message.jobs) - stored
             continue
         try:
             reply = {"flush": message[1], "written": written, "failed": failed, "errors": errors[:5]}

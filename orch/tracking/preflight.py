@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from orch.errors import ConfigError
 from orch.mlflow_config import MlflowSettings
+from orch.settings import get_settings
 
 __all__ = ["check_tracking_store", "tracking_uri_source"]
 
@@ -28,7 +29,7 @@ def tracking_uri_source(settings: MlflowSettings) -> tuple[str, str, str | None]
     means MLflow's default (`sqlite:///mlflow.db` in the working folder)."""
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return "environment", "MLFLOW_TRACKING_URI", uri
-    return settings.source, "tracking_uri", settings.tracking_uri
+    return str(get_settings().mlflow_config), "tracking_uri", settings.tracking_uri
 
 
 def check_tracking_store(settings: MlflowSettings) -> None:
