@@ -16,6 +16,7 @@ from orch.errors import BackendError
 from orch.items import Item
 from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig, context_of
 from orch.nodes.context import RunContext
+from orch.nodes.distributions import answer_distribution
 from orch.nodes.prompts import analysis_system, direct_system, question_block
 from orch.nodes.reading import read_analysis, read_choice
 from orch.nodes.schemas import AnalysisBudget, analysis_schema, choice_schema, tokens_for
@@ -54,6 +55,7 @@ class Analyze(Node[AnalyzeConfig]):
         calls = CallLog(context.client(task.agent))
         base = {"agent": task.agent, "node": self.node_id, "kind": "analysis", "slot": task.slot, "facet": task.facet}
         budget = AnalysisBudget.for_item(item, self.config.max_chars)
+        labels = item.letters if item.kind == "choice" else None
         system = analysis_system(
             item,
             n_points=budget.n_points,
@@ -67,6 +69,7 @@ class Analyze(Node[AnalyzeConfig]):
                 schema=analysis_schema(item, budget),
                 schema_name="analysis",
                 max_tokens=budget.max_tokens,
+                labels=labels,
             )
         except BackendError as exc:
             failed = AgentOutput(**base, path="error", error=str(exc), **calls.stamp())
@@ -74,10 +77,12 @@ class Analyze(Node[AnalyzeConfig]):
         analysis, path = read_analysis(completion.text, item)
         if analysis.answer is None and self.config.choice_step:
             analysis, path = await self._choice_step(calls, item, completion.text, analysis, path)
+        answered_by = calls.completions[-1] if path == "choice_step" else completion
         output = AgentOutput(
             **base,
             answer=analysis.answer,
             confidence=analysis.confidence,
+            distribution=answer_distribution(answered_by, item) if analysis.answer is not None else None,
             analysis=analysis,
             path=path,
             raw=completion.text,
@@ -98,7 +103,11 @@ class Analyze(Node[AnalyzeConfig]):
         ]
         try:
             choice = await calls.complete(
-                followup, schema=choice_schema(item), schema_name="choice", max_tokens=tokens_for(0, 1)
+                followup,
+                schema=choice_schema(item),
+                schema_name="choice",
+                max_tokens=tokens_for(0, 1),
+                labels=item.letters if item.kind == "choice" else None,
             )
         except BackendError:
             return analysis, path  # the analysis is kept and counted invalid

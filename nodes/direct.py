@@ -14,6 +14,7 @@ from orch.errors import BackendError
 from orch.items import Item
 from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig, context_of
 from orch.nodes.context import RunContext
+from orch.nodes.distributions import answer_distribution
 from orch.nodes.prompts import direct_system, question_block
 from orch.nodes.reading import read_choice
 from orch.nodes.schemas import choice_schema, tokens_for
@@ -109,6 +110,7 @@ async def answer_directly(
             max_tokens=tokens_for(reasoning_chars, 2),
             temperature=temperature,
             seed=seed,
+            labels=item.letters if item.kind == "choice" else None,
         )
     except BackendError as exc:
         return AgentOutput(**base, path="error", error=str(exc), **calls.stamp())
@@ -117,6 +119,7 @@ async def answer_directly(
     return AgentOutput(
         **base,
         answer=answer,
+        distribution=answer_distribution(completion, item),
         path=path,
         raw=completion.text,
         reasoning=reasoning if isinstance(reasoning, str) else None,

@@ -79,6 +79,10 @@ class AgentConfig(BaseModel):
     `none` asks for JSON in the prompt only, for endpoints that reject response_format."""
     extra_body: dict[str, object] = Field(default_factory=dict)
     """Extra JSON fields for every request (e.g. llama.cpp's `cache_prompt`)."""
+    logprobs: bool = True
+    """Ask for the answer token's log-probabilities (`logprobs`, `top_logprobs`) in the calls that
+    choose an option, so a decision can weigh each agent's distribution over the options (llama.cpp
+    and OpenAI return them; false for endpoints that reject the fields)."""
 
     @field_validator("base_url")
     @classmethod

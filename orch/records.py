@@ -20,6 +20,7 @@ __all__ = [
     "FeedbackRecord",
     "ItemResult",
     "ItemStatus",
+    "LabelLogprobs",
     "Observation",
     "ParsePath",
     "RoutingDecision",
@@ -63,6 +64,20 @@ class Completion(BaseModel):
     """Served from the call cache: no model ran; tokens, cost and latency are the original call's."""
     retries: int = 0
     """Attempts that failed (429, 5xx, timeouts, malformed replies...) before this one succeeded."""
+    label_logprobs: list[LabelLogprobs] | None = None
+    """Where the reply wrote an option label, the labels' log-probabilities (asked for with
+    `labels`); None when they were not asked for or the endpoint sent none."""
+
+
+class LabelLogprobs(BaseModel):
+    """One position of a reply where the model wrote an option label: the text before it and the
+    log-probability of each label among the endpoint's top alternatives there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    before: str
+    """Up to 40 characters of the reply before this token (to tell an answer from a mention)."""
+    logprobs: dict[str, float]
 
 
 class Usage(BaseModel):
@@ -120,6 +135,9 @@ class AgentOutput(BaseModel):
     facet: str | None = None
     answer: str | None = None
     confidence: float | None = None
+    distribution: dict[str, float] | None = None
+    """The agent's probability for each option where it wrote its answer (token log-probabilities,
+    see `orch.nodes.distributions`); None when the endpoint sent none."""
     analysis: Analysis | None = None
     reasoning: str | None = None
     path: ParsePath

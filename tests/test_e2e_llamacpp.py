@@ -68,6 +68,12 @@ def test_orch_graph_over_http_gives_a_valid_answer_and_deterministic_decisions()
     # temperature 0, a seed and cache_prompt: false make the same item give the same text
     assert [a.raw for a in first.analyses] == [a.raw for a in second.analyses]
     assert first.decision.raw == second.decision.raw and first.answer == second.answer
+    # llama.cpp sends the answer token's log-probabilities: a distribution over the options, whose
+    # most likely option is the one the grammar let the model write
+    for analysis in (a for a in first.analyses if a.answer is not None and a.path == "json"):
+        assert analysis.distribution is not None and set(analysis.distribution) == set(item.letters)
+        assert sum(analysis.distribution.values()) == pytest.approx(1.0, abs=1e-4)
+        assert max(analysis.distribution, key=analysis.distribution.__getitem__) == analysis.answer
 
 
 def test_cli_ask_logs_an_mlflow_run(tmp_path: Path, mlflow_store: str) -> None:

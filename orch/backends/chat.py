@@ -27,6 +27,7 @@ from orch.backends.budget import RequestBudget
 from orch.backends.cache import CallCache, ReplayMiss, call_key
 from orch.backends.endpoints import is_loopback, redact
 from orch.backends.http_chat import EndpointFailure, HttpChat
+from orch.backends.logprobs import TOP_LOGPROBS, label_positions
 from orch.config import ENV_NAME, AgentConfig
 from orch.errors import BackendError
 from orch.records import Completion
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
 __all__ = ["AgentClient"]
+
+_Reply = tuple[str, tuple[int, int], str | None, int, dict[str, Any]]
+"""(text, (input, output) tokens, finish reason, retries, the choice as sent: its logprobs)."""
 
 
 def _call_errors() -> tuple[type[BaseException], ...]:
@@ -103,11 +107,14 @@ class AgentClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        labels: Sequence[str] | None = None,
     ) -> Completion:
         """Send `messages`; with `schema`, ask for JSON matching it (grammar-enforced by llama.cpp).
 
         Args:
             temperature, seed: override the pool's defaults for this call (self-consistency samples).
+            labels: the item's option labels: ask for token log-probabilities (unless the agent's
+                `logprobs` is off) and keep the labels' at each position that writes one.
 
         Raises:
             BackendError: the endpoint failed after its retries (timeouts, 429, 5xx, refused or
@@ -125,9 +132,12 @@ class AgentClient:
                 "type": "json_schema",
                 "json_schema": {"name": schema_name, "schema": schema, "strict": True},
             }
+        wanted = tuple(labels) if labels and self.agent.logprobs else ()
+        if wanted:
+            kwargs.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
         with spans.span(f"call {self.agent.id}", "CHAT_MODEL", *self._span_fields(messages, kwargs)) as span:
             try:
-                completion = await self._complete(messages, kwargs)
+                completion = await self._complete(messages, kwargs, wanted)
             except BackendError as exc:
                 span.fail(str(exc))
                 raise
@@ -150,7 +160,9 @@ class AgentClient:
         inputs = {"messages": convert_to_openai_messages(list(messages)), **kwargs}
         return inputs, {"agent": self.agent.id, "model": self.agent.model}
 
-    async def _complete(self, messages: Sequence[BaseMessage], kwargs: dict[str, object]) -> Completion:
+    async def _complete(
+        self, messages: Sequence[BaseMessage], kwargs: dict[str, object], labels: tuple[str, ...]
+    ) -> Completion:
         key = None
         if self.cache is not None:
             key = call_key(self.identity, kwargs, messages, self.cache.prompt_version)
@@ -165,7 +177,7 @@ class AgentClient:
         if (refusal := self.breaker.refusal()) is not None:
             raise self._failure(refusal)
         try:
-            completion = await self._call(messages, kwargs)
+            completion = await self._call(messages, kwargs, labels)
         except BackendError:
             self.breaker.record(ok=False)
             raise
@@ -177,17 +189,19 @@ class AgentClient:
             self.cache.put(key, self.agent.id, completion.model_dump(exclude={"queued_ms", "cached"}))
         return completion
 
-    async def _call(self, messages: Sequence[BaseMessage], kwargs: dict[str, object]) -> Completion:
+    async def _call(
+        self, messages: Sequence[BaseMessage], kwargs: dict[str, object], labels: tuple[str, ...]
+    ) -> Completion:
         queued = time.perf_counter()
         async with self.budget.slot():
             started, started_at = time.perf_counter(), time.time()
             http = self._http_endpoint()
             if http is not None:
-                text, usage, finish_reason, retries = await self._post(http, messages, kwargs)
+                reply = await self._post(http, messages, kwargs)
             else:
-                text, usage, finish_reason, retries = await self._invoke(self.chat_model, messages, kwargs)
+                reply = await self._invoke(self.chat_model, messages, kwargs)
             ended = time.perf_counter()
-        input_tokens, output_tokens = usage
+        text, (input_tokens, output_tokens), finish_reason, retries, choice = reply
         return Completion(
             text=text,
             input_tokens=input_tokens,
@@ -199,6 +213,7 @@ class AgentClient:
             started_at=started_at,
             ended_at=started_at + (ended - started),
             retries=retries,
+            label_logprobs=label_positions(choice, labels) if labels else None,
         )
 
     def _http_endpoint(self) -> HttpChat | None:
@@ -211,10 +226,8 @@ class AgentClient:
                 self._http = HttpChat.from_chat_openai(chat_openai, trust_env=trust_env, connections=self.budget.limit)
         return self._http
 
-    async def _post(
-        self, http: HttpChat, messages: Sequence[BaseMessage], kwargs: dict[str, object]
-    ) -> tuple[str, tuple[int, int], str | None, int]:
-        """One call over HTTP: (text, (input, output) tokens, finish reason, retries)."""
+    async def _post(self, http: HttpChat, messages: Sequence[BaseMessage], kwargs: dict[str, object]) -> _Reply:
+        """One call over HTTP."""
         try:
             reply = await http.post(http.body(convert_to_openai_messages(list(messages)), kwargs))
         except EndpointFailure as exc:
@@ -223,11 +236,9 @@ class AgentClient:
         usage = reply.body.get("usage") or {}
         tokens = (int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         content = choice["message"].get("content")
-        return content if isinstance(content, str) else "", tokens, choice.get("finish_reason"), reply.retries
+        return content if isinstance(content, str) else "", tokens, choice.get("finish_reason"), reply.retries, choice
 
-    async def _invoke(
-        self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: dict[str, object]
-    ) -> tuple[str, tuple[int, int], str | None, int]:
+    async def _invoke(self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: dict[str, object]) -> _Reply:
         """One call through a LangChain chat model's `ainvoke` (its own retries, if any)."""
         try:
             message = await model.ainvoke(list(messages), **kwargs)
@@ -236,7 +247,8 @@ class AgentClient:
         usage = getattr(message, "usage_metadata", None) or {}
         tokens = (int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
         content = message.content if isinstance(message.content, str) else str(message.content)
-        return content, tokens, (message.response_metadata or {}).get("finish_reason"), 0
+        metadata = message.response_metadata or {}
+        return content, tokens, metadata.get("finish_reason"), 0, {"logprobs": metadata.get("logprobs")}
 
     def _failure(self, reason: str) -> BackendError:
         """A BackendError naming the agent, with its API key redacted (the text is stored in results)."""
