@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from orch.errors import did_you_mean
-from orch.nodes import Analyze, Decompose, Direct, Merge, Node, Vote
+from orch.nodes import Analyze, Decompose, Direct, Merge, Node, Vote, Weigh
 from orch.routers.nodes import Feedback, Route
 
 __all__ = ["NODE_KINDS", "NodeRegistry"]
@@ -66,5 +66,5 @@ class NodeRegistry:
         return name in self._kinds
 
 
-NODE_KINDS = NodeRegistry((Analyze, Merge, Direct, Vote, Decompose, Route, Feedback))
+NODE_KINDS = NodeRegistry((Analyze, Merge, Direct, Vote, Weigh, Decompose, Route, Feedback))
 """The built-in kinds specs name by `type:`."""

@@ -1,6 +1,6 @@
 """Graph nodes: each kind is a `Node[Config]` whose call reads the state and returns updates.
 
-Built-in kinds: `analyze`, `merge`, `direct`, `vote`, `decompose` (and the router's `route` and
+Built-in kinds: `analyze`, `merge`, `direct`, `vote`, `weigh`, `decompose` (and the router's `route` and
 `feedback` in `orch.routers`). Specs name them through `orch.graphs.kinds`; your own kind is a
 subclass of `Node` referenced by dotted path.
 """
@@ -14,6 +14,7 @@ from orch.nodes.merge import Merge, MergeConfig
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.nodes.state import OrchState, analyses_of, item_of
 from orch.nodes.vote import Vote, VoteConfig
+from orch.nodes.weigh import Weigh, WeighConfig
 
 __all__ = [
     "PROMPT_VERSION",
@@ -33,6 +34,8 @@ __all__ = [
     "RunContext",
     "Vote",
     "VoteConfig",
+    "Weigh",
+    "WeighConfig",
     "analyses_of",
     "item_of",
 ]

@@ -39,6 +39,9 @@ class MergeConfig(NodeConfig):
     show_confidence: bool = True
     show_notes: bool = True
     """Include each analyst's per-option notes, not only key points and answer."""
+    gate_margin: float | None = Field(None, ge=0)
+    """After a `weigh` node: merge only when its margin (nats) is below this, else its decision
+    stands and no merge call is made. None: always merge."""
 
 
 def render_analyses(
@@ -88,6 +91,11 @@ class Merge(Node[MergeConfig]):
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         from langchain_core.messages import HumanMessage, SystemMessage
 
+        weighed = state.get("decision")
+        gate = self.config.gate_margin
+        if gate is not None and weighed and weighed.get("margin") is not None and weighed["margin"] >= gate:
+            note = f"{weighed.get('note', '')}; merge skipped: the weighted panel is decisive (gate {gate:g})"
+            return {"decision": {**weighed, "note": note.lstrip("; ")}}
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         everything = analyses_of(state)
@@ -112,7 +120,7 @@ class Merge(Node[MergeConfig]):
                 messages, schema=schema, schema_name="merge", max_tokens=tokens_for(self.config.rationale_chars, 2)
             )
         except BackendError as exc:
-            decision = fallback_decision(outputs, context.priority, node=self.node_id, note="merge call failed")
+            decision = self._fallback(weighed, outputs, context.priority, "merge call failed")
             update = {"agent": agent, "error": str(exc), **calls.stamp()}
             return {"decision": decision.model_copy(update=update).model_dump()}
         answer, path, _ = read_choice(completion.text, item)
@@ -120,6 +128,15 @@ class Merge(Node[MergeConfig]):
         if answer is not None:
             decision = Decision(answer=answer, node=self.node_id, method="merge", path=path, **common)
         else:
-            fallback = fallback_decision(outputs, context.priority, node=self.node_id, note="merge reply unreadable")
+            fallback = self._fallback(weighed, outputs, context.priority, "merge reply unreadable")
             decision = fallback.model_copy(update={"path": "invalid", **common})
         return {"decision": decision.model_dump()}
+
+    def _fallback(
+        self, weighed: dict | None, outputs: Sequence[AgentOutput], priority: Sequence[str], why: str
+    ) -> Decision:
+        """The weighted decision before this merge, if any; else the confidence-weighted vote."""
+        if weighed and weighed.get("method") == "weighted" and weighed.get("answer") is not None:
+            before = Decision.model_validate(weighed)
+            return before.model_copy(update={"method": "merge_fallback_weighted", "note": f"{why}; {before.note}"})
+        return fallback_decision(outputs, priority, node=self.node_id, note=why)

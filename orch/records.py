@@ -157,13 +157,16 @@ class Decision(BaseModel):
     node: str
     method: str
     """The rule that decided. orch's own: `merge`, `merge_fallback_vote`, `merge_fallback_order`,
-    `vote`, `direct`, and `none` (no valid answer); a user's node names its own."""
+    `merge_fallback_weighted`, `vote`, `weighted` (a `weigh` node, or a gated merge that did not
+    run), `direct`, and `none` (no valid answer); a user's node names its own."""
     agent: str | None = None
     path: ParsePath | None = None
     raw: str = ""
     tally: dict[str, float] = Field(default_factory=dict)
     """Votes (or confidence-weighted votes) per answer behind a vote or a fallback."""
     note: str = ""
+    margin: float | None = None
+    """A weighted decision's winning score minus the runner-up's (nats): how decisive the panel was."""
     error: str | None = None
     """Why the deciding call failed, when it did (the decision then fell back, or has no answer)."""
     usage: Usage = Usage()

@@ -11,6 +11,7 @@ from orch.cli.ask import ask
 from orch.cli.eval import eval_app
 from orch.cli.graph import graph_app
 from orch.cli.models import models_app
+from orch.cli.profile import profile_app
 from orch.cli.router import feedback, router_app
 from orch.cli.run import run
 from orch.cli.ui import ui
@@ -31,6 +32,7 @@ app.add_typer(eval_app, name="eval")
 app.command()(feedback)
 app.add_typer(graph_app, name="graph")
 app.add_typer(models_app, name="models")
+app.add_typer(profile_app, name="profile")
 app.add_typer(router_app, name="router")
 
 

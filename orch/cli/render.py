@@ -106,6 +106,8 @@ def decision_lines(result: ItemResult) -> list[str]:
         "merge_fallback_vote": f"merge reply from {d.agent} unreadable → confidence-weighted vote {d.tally}",
         "merge_fallback_order": f"merge reply unreadable → tied vote {d.tally} broken by agent priority",
         "vote": f"majority vote {d.tally}" + (f" ({d.note})" if d.note else ""),
+        "weighted": f"reliability-weighted panel {d.tally} ({d.note})",
+        "merge_fallback_weighted": f"merge reply from {d.agent} unusable → reliability-weighted panel ({d.note})",
         "direct": f"answered directly by {d.agent} (read by: {d.path})",
         "none": "no valid answer",
     }.get(d.method, f"{d.method} by {d.node}" + (f" ({d.note})" if d.note else ""))

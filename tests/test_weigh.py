@@ -1,0 +1,109 @@
+"""The reliability-weighted decision: log-likelihood ratios against chance, so agents at chance add
+nothing and one informative agent outweighs weak ones; profiles are versioned state read when the
+graph compiles; a merge behind a decisive `weigh` makes no call, and a failed one falls back to it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+from langgraph.runtime import Runtime
+
+import orch
+from orch.backends.pool import AgentPool
+from orch.errors import ConfigError
+from orch.items import Item
+from orch.nodes import Merge, MergeConfig, Weigh, WeighConfig
+from orch.nodes.context import RunContext
+from orch.nodes.profiles import AgentReliability, load_profile, save_profile
+from orch.nodes.weighting import debiased, pooled_scores
+from orch.records import AgentOutput
+from tests.conftest import analyst
+
+LETTERS = ("A", "B", "C", "D")
+
+
+def out(agent: str, answer: str | None, distribution: dict[str, float] | None = None) -> AgentOutput:
+    return AgentOutput(
+        agent=agent, node="analyze", kind="analysis", answer=answer, distribution=distribution, path="json"
+    )
+
+
+def best(scores: dict[str, float]) -> str:
+    return max(scores, key=scores.__getitem__)
+
+
+def test_one_informative_agent_outweighs_two_at_chance_that_agree() -> None:
+    outputs = [out("strong", "B"), out("mid", "A"), out("weak", "A")]
+    scores = pooled_scores(outputs, {"strong": 0.48, "mid": 0.25, "weak": 0.20}, LETTERS)
+    assert best(scores) == "B" and scores["A"] == pytest.approx(math.log(0.52 / 3 * 4), abs=1e-5)  # mid, weak add 0
+    assert scores["B"] == pytest.approx(math.log(0.48 * 4), abs=1e-5)
+
+
+def test_equal_reliabilities_are_a_majority_vote_and_better_agents_can_outvote() -> None:
+    outputs = [out("strong", "B"), out("mid", "A"), out("weak", "A")]
+    assert best(pooled_scores(outputs, dict.fromkeys(("strong", "mid", "weak"), 0.6), LETTERS)) == "A"
+    assert best(pooled_scores(outputs, {"strong": 0.9, "mid": 0.4, "weak": 0.4}, LETTERS)) == "B"
+
+
+def test_position_prior_is_divided_out_of_a_distribution() -> None:
+    flat = debiased({"A": 0.55, "B": 0.45, "C": 0.0, "D": 0.0}, [0.7, 0.1, 0.1, 0.1], LETTERS)
+    assert best(flat) == "B" and sum(flat.values()) == pytest.approx(1.0)
+    outputs = [out("x", "A", {"A": 0.55, "B": 0.45, "C": 0.0, "D": 0.0})]
+    plain = pooled_scores(outputs, {"x": 0.6}, LETTERS, use_distributions=True)
+    fixed = pooled_scores(outputs, {"x": 0.6}, LETTERS, use_distributions=True, priors={"x": [0.7, 0.1, 0.1, 0.1]})
+    assert best(plain) == "A" and best(fixed) == "B"
+
+
+def test_profiles_are_versioned_and_a_missing_one_fails_when_the_graph_compiles() -> None:
+    agents = {"strong": AgentReliability(accuracy=0.8, answered=10)}
+    first = save_profile("dev", {"evaluation": "r1"}, agents)
+    second = save_profile("dev", {"evaluation": "r2"}, agents)
+    assert (first.version, second.version) == (1, 2) and load_profile("dev").version == 2
+    assert load_profile("dev@v1").source == {"evaluation": "r1"}
+    with pytest.raises(ConfigError, match="no reliability profile 'nope'"):
+        Weigh("weigh", WeighConfig(profile="nope"))
+
+
+def run_node(node: Any, state: dict, pool: AgentPool) -> dict:
+    return asyncio.run(node(state, Runtime(context=RunContext(pool=pool))))
+
+
+def test_a_decisive_weighted_panel_skips_the_merge_call(scripted_pool, item: Item) -> None:
+    save_profile(
+        "dev",
+        {},
+        {a: AgentReliability(accuracy=p, answered=50) for a, p in {"strong": 0.8, "mid": 0.3, "weak": 0.25}.items()},
+    )
+    pool, models = scripted_pool(strong=analyst("C"))
+    state = {"item": item.model_dump(), "analyses": [o.model_dump() for o in (out("strong", "C"), out("mid", "A"))]}
+    weighed = run_node(Weigh("weigh", WeighConfig(profile="dev")), state, pool)["decision"]
+    assert (weighed["answer"], weighed["method"]) == ("C", "weighted") and weighed["margin"] > 1.0
+    assert "profile dev@v1" in weighed["note"]
+    kept = run_node(Merge("merge", MergeConfig(gate_margin=1.0)), {**state, **{"decision": weighed}}, pool)
+    assert kept["decision"]["answer"] == "C" and "merge skipped" in kept["decision"]["note"]
+    assert models["strong"].calls == []
+    merged = run_node(Merge("merge", MergeConfig(gate_margin=5.0)), {**state, **{"decision": weighed}}, pool)
+    assert merged["decision"]["method"] == "merge" and len(models["strong"].calls) == 1
+
+
+def test_an_unreadable_merge_falls_back_to_the_weighted_panel(scripted_pool, item: Item) -> None:
+    pool, _ = scripted_pool(strong="no idea")
+    state = {"item": item.model_dump(), "analyses": [o.model_dump() for o in (out("strong", "C"), out("mid", "A"))]}
+    weighed = run_node(Weigh("weigh", WeighConfig(weights="equal")), state, pool)["decision"]
+    assert weighed["margin"] == 0.0 and weighed["answer"] == "C"  # a tie: strong comes first in the pool
+    decision = run_node(Merge("merge", MergeConfig(gate_margin=1.0)), {**state, "decision": weighed}, pool)["decision"]
+    assert (decision["answer"], decision["method"]) == ("C", "merge_fallback_weighted")
+
+
+def test_the_weighted_graph_runs_end_to_end_and_logs_its_decisions(scripted_pool, pool_config) -> None:
+    save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.8, answered=50)})
+    pool, models = scripted_pool(strong=analyst("C"), mid=analyst("A"), weak=analyst("A"))
+    item = Item(id="w/1", question="Which?", options=("p", "q", "r", "s"), answer="C")
+    session = orch.Session("orch-weighted", pool_config)
+    with session.start(pool) as runner:
+        result = runner.invoke(item)
+    assert (result.answer, result.decision.method, result.correct) == ("C", "weighted", True)
+    assert len(models["strong"].calls) == 1  # its analysis only: no merge call
