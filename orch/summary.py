@@ -192,6 +192,7 @@ def item_row(result: ItemResult) -> dict[str, object]:
         "output_tokens": result.usage.output_tokens,
         "cost": result.usage.cost,
         "tally": result.decision.tally or {},
+        "margin": result.decision.margin,
     }
     if result.routing:
         row["routing.panel"] = ",".join(result.routing.panel)
@@ -201,6 +202,8 @@ def item_row(result: ItemResult) -> dict[str, object]:
         key = a.agent if a.slot == 0 else f"{a.agent}#{a.slot}"
         row[f"answer.{key}"] = a.answer or ""
         row[f"path.{key}"] = a.path
+        if a.distribution:  # the agent's probability of its answer, where the endpoint sent them
+            row[f"p.{key}"] = round(a.distribution.get(a.answer or "", 0.0), 4)
     return row
 
 
