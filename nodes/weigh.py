@@ -78,6 +78,8 @@ class Weigh(Node[WeighConfig]):
         answer = tied[0] if len(tied) == 1 else break_tie(tied, answered, context_of(runtime, self.node_id).priority)
         margin = round(best - (ranked[1] if len(ranked) > 1 else 0.0), 6)
         decisive = margin >= self.config.decisive_margin
+        if self.config.use == "distributions" and (letters_only := [o.agent for o in answered if not o.distribution]):
+            source += f"; no log-probabilities from {', '.join(letters_only)} (their letters used)"
         decision = Decision(
             answer=answer,
             node=self.node_id,
