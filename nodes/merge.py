@@ -7,7 +7,7 @@ fallback decides — a confidence-weighted vote, then the fixed agent order — 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -16,6 +16,7 @@ from orch.errors import BackendError
 from orch.items import Item
 from orch.nodes.base import AgentRef, CallLog, Node, NodeConfig, context_of
 from orch.nodes.context import RunContext
+from orch.nodes.profiles import AgentReliability, load_profile
 from orch.nodes.prompts import merge_system, question_block
 from orch.nodes.reading import read_choice
 from orch.nodes.schemas import choice_schema, tokens_for
@@ -39,6 +40,9 @@ class MergeConfig(NodeConfig):
     show_confidence: bool = True
     show_notes: bool = True
     """Include each analyst's per-option notes, not only key points and answer."""
+    track_records: str | None = None
+    """A reliability profile (see `weigh`): each analysis shows its analyst's measured accuracy,
+    and the analyses come most reliable first instead of in agent-id order."""
     gate_margin: float | None = Field(None, ge=0)
     """After a `weigh` node: merge only when its margin (nats) is below this, else its decision
     stands and no merge call is made. None: always merge."""
@@ -52,8 +56,12 @@ def render_analyses(
     show_confidence: bool,
     show_notes: bool,
     missing: int = 0,
+    records: Mapping[str, AgentReliability] | None = None,
 ) -> str:
-    """The analyses as the merger reads them; `missing` analysts whose calls failed are said to be missing."""
+    """The analyses as the merger reads them; `missing` analysts whose calls failed are said to be
+    missing; with `records`, most reliable first, each with its track record."""
+    if records is not None:
+        outputs = sorted(outputs, key=lambda o: (-(records[o.agent].accuracy if o.agent in records else 0.0), o.agent))
     blocks = []
     for number, output in enumerate(outputs, start=1):
         name = f"Analyst {number}" if anonymise else f"Analyst {output.agent}"
@@ -61,6 +69,8 @@ def render_analyses(
         head = f"{name} proposes: {proposed}"
         if show_confidence and output.confidence is not None:
             head += f" (confidence {round(output.confidence * 100)}/100)"
+        if records is not None and (record := records.get(output.agent)) is not None:
+            head += f" [track record: {record.accuracy:.0%} right on {record.answered} earlier questions]"
         lines = [head]
         analysis = output.analysis
         if analysis and analysis.key_points:
@@ -88,6 +98,12 @@ class Merge(Node[MergeConfig]):
     kind = "merge"
     decides = True
 
+    def __init__(self, node_id: str, config: MergeConfig | None = None) -> None:
+        """A `track_records` profile is read now, when the graph is compiled."""
+        super().__init__(node_id, config)
+        ref = self.config.track_records
+        self._records = load_profile(ref, field=f"nodes.{node_id}.config.track_records") if ref else None
+
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -108,6 +124,7 @@ class Merge(Node[MergeConfig]):
             show_confidence=self.config.show_confidence,
             show_notes=self.config.show_notes,
             missing=len(everything) - len(outputs),
+            records=self._records.agents if self._records is not None else None,
         )
         messages = [
             SystemMessage(merge_system(item, rationale_chars=self.config.rationale_chars)),

@@ -107,3 +107,19 @@ def test_the_weighted_graph_runs_end_to_end_and_logs_its_decisions(scripted_pool
         result = runner.invoke(item)
     assert (result.answer, result.decision.method, result.correct) == ("C", "weighted", True)
     assert len(models["strong"].calls) == 1  # its analysis only: no merge call
+
+
+def test_the_merger_can_see_track_records_most_reliable_first(scripted_pool, item: Item) -> None:
+    save_profile(
+        "dev",
+        {},
+        {a: AgentReliability(accuracy=p, answered=40) for a, p in {"strong": 0.55, "mid": 0.3, "weak": 0.2}.items()},
+    )
+    pool, models = scripted_pool(strong=lambda m, k: '{"answer": "C"}')
+    state = {"item": item.model_dump(), "analyses": [o.model_dump() for o in (out("mid", "A"), out("strong", "C"))]}
+    run_node(Merge("merge", MergeConfig(track_records="dev")), state, pool)
+    prompt = models["strong"].calls[0]["messages"][1].content
+    first = prompt.index("Analyst 1 proposes: C [track record: 55% right on 40 earlier questions]")
+    assert first < prompt.index("Analyst 2 proposes: A [track record: 30% right")
+    with pytest.raises(ConfigError, match="track_records"):
+        Merge("merge", MergeConfig(track_records="missing"))
