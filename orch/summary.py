@@ -95,11 +95,27 @@ class RunSummary(BaseModel):
             "cost_total": self.cost_total,
             "cost_per_item": self.cost_total / self.items if self.items else 0.0,
         }
+        for method in DECISION_METHODS:  # every graph logs all of them: a gated merge's skipped calls are `weighted`
+            out[f"decisions.{method}"] = self.decision_methods.get(method, 0)
+        out["decisions.other"] = sum(n for m, n in self.decision_methods.items() if m not in DECISION_METHODS)
         for agent in self.agents:
             out[f"agent.{agent.agent}.fallback_rate"] = agent.fallback_rate
             if self.graded:
                 out[f"agent.{agent.agent}.accuracy"] = agent.correct / agent.outputs if agent.outputs else None
         return out
+
+
+DECISION_METHODS = (
+    "merge",
+    "merge_fallback_vote",
+    "merge_fallback_order",
+    "merge_fallback_weighted",
+    "weighted",
+    "vote",
+    "direct",
+    "none",
+)
+"""orch's own decision rules (`Decision.method`), counted per run under `decisions.<method>`."""
 
 
 def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
