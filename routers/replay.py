@@ -27,6 +27,8 @@ __all__ = ["DEFAULT_SETTINGS", "AgentLog", "ReplayResult", "policy_for", "replay
 
 DEFAULT_SETTINGS: dict[str, dict] = {
     "paper": {},
+    "paper-exact": {"preset": "paper-exact"},
+    "orch": {"preset": "orch"},
     "alpha=0.05": {"ema": {"alpha": 0.05}},
     "alpha=0.5": {"ema": {"alpha": 0.5}},
     "k=1": {"k": 1},
@@ -46,7 +48,8 @@ DEFAULT_SETTINGS: dict[str, dict] = {
         "order": ["accuracy", "latency_ms", "cost", "stability"],
     },
 }
-"""Named settings compared by default; each is a patch of the `paper` preset (feedback `direct`)."""
+"""Named settings compared by default; each is a patch of the `paper` preset with feedback `direct`
+(`paper-direct`), or of the preset it names as `preset`."""
 
 
 class AgentLog(BaseModel):
@@ -193,7 +196,8 @@ def replay(setting: str, policy: RouterPolicy, items: Sequence[Item], log: dict[
 
 
 def policy_for(patch: dict) -> RouterPolicy:
-    """The `paper-direct` preset with `patch` merged into it (nested keys merge)."""
+    """The `paper-direct` preset (or the one the patch names as `preset`) with `patch` merged into it
+    (nested keys merge)."""
 
     def merge(base: dict, extra: dict) -> dict:
         return {
@@ -201,4 +205,8 @@ def policy_for(patch: dict) -> RouterPolicy:
             for k, v in {**base, **extra}.items()
         }
 
-    return RouterPolicy.model_validate(merge(PRESETS["paper-direct"].model_dump(), patch))
+    patch = dict(patch)
+    name = patch.pop("preset", "paper-direct")
+    if name not in PRESETS:
+        raise OrchError(f"replay setting names preset {name!r}; presets: {sorted(PRESETS)}")
+    return RouterPolicy.model_validate(merge(PRESETS[name].model_dump(), patch))

@@ -147,7 +147,8 @@ def replay_router(
         list[str] | None,
         typer.Option(
             "--setting",
-            help='NAME=JSON patch of the paper preset, e.g. \'a0.3={"ema": {"alpha": 0.3}}\'. Default: 10 settings.',
+            help='NAME=JSON patch of the paper-direct preset ({"preset": "orch"} patches another), '
+            'e.g. \'a0.3={"ema": {"alpha": 0.3}}\'. Default: 16 settings.',
         ),
     ] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log each setting as an MLflow run.")] = True,
