@@ -101,7 +101,7 @@ class RouterPolicy(BaseModel):
     order: tuple[Signal, ...] = ("accuracy", "stability", "latency_ms", "cost")
     """Lexicographic order of the signals; the paper's is accuracy, latency_ms, cost, stability."""
     k: int = Field(3, ge=1)
-    """Panel size: the top k agents analyse (and the first one dispatches facets)."""
+    """Panel size: the top k agents analyse (facets go to them in rank order)."""
     merger: Literal["top", "accuracy"] = "top"
     """`top`: the top-ranked agent merges (the paper); `accuracy`: the agent with the highest accuracy EMA
     merges (ties by rank, then id) and takes the panel's last seat if the ranking left it out."""
