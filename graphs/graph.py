@@ -157,10 +157,12 @@ class Graph:
             meta["agents"] = f"routed: the top {self.route.config.policy.k}" if self.route else ", ".join(cast.panel)
         elif isinstance(node_spec.fan_out, tuple):
             meta["agents"] = ", ".join(node_spec.fan_out)
+        merger = "routed: the most accurate" if routed and self.route.config.policy.merger == "accuracy" else ""
         for field in agent_fields(type(node.config)):
             name = getattr(node.config, field)
             if name is not None:
-                meta[field] = "routed: the top one" if routed and name == "merger" else cast.roles.get(name, name)
+                routed_merger = merger or "routed: the top one"
+                meta[field] = routed_merger if routed and name == "merger" else cast.roles.get(name, name)
         return meta
 
     def __repr__(self) -> str:

@@ -205,6 +205,8 @@ class RoutingDecision(BaseModel):
     panel: list[str]
     merger: str
     ranking: list[str]
+    probe: list[str] = Field(default_factory=list)
+    """Agents outside the panel that also answer directly on this item, only to be observed (the probe)."""
     utilities: dict[str, float]
     ema: dict[str, dict[str, float]]
     """Per agent: the EMA values ranked on (accuracy, latency_ms, cost, stability) and n."""
@@ -219,7 +221,9 @@ class FeedbackRecord(BaseModel):
 
     source: Literal["answers", "direct"]
     extra_calls: int = 0
-    """Calls made only to observe agents (feedback `direct`); counted in the item's usage too."""
+    """Calls made only to observe agents (feedback `direct`, or the probe); counted in the item's usage too."""
+    probed: list[str] = Field(default_factory=list)
+    """Agents outside the panel observed through the probe on this item."""
     observations: list[Observation] = Field(default_factory=list)
 
 

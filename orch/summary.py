@@ -214,6 +214,7 @@ def item_row(result: ItemResult) -> dict[str, object]:
         row["routing.panel"] = ",".join(result.routing.panel)
         row["routing.merger"] = result.routing.merger
         row["routing.state_version"] = result.routing.state_version
+        row["routing.probe"] = ",".join(result.routing.probe)
     for a in result.analyses:
         key = a.agent if a.slot == 0 else f"{a.agent}#{a.slot}"
         row[f"answer.{key}"] = a.answer or ""

@@ -8,7 +8,7 @@ known and sets the panel and the merger; `feedback` turns the item's outcome int
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, field_validator
@@ -41,28 +41,39 @@ def _router(runtime: Runtime[RunContext], node_id: str) -> RouterService:
     return router
 
 
-def observations_from_outputs(item: Item, outputs: Sequence[AgentOutput]) -> list[Observation]:
+def observations_from_outputs(
+    item: Item, outputs: Sequence[AgentOutput], failed: Collection[str] = ()
+) -> list[Observation]:
     """One observation per agent: the share of its answers that were right (None without gold), its
-    summed latency and cost, and whether all its calls succeeded. Sorted by agent id."""
+    summed latency and cost (None when no call of it completed: a failed call's 0 ms is not a speed),
+    and whether all its calls succeeded (stability). `failed`: agents with a failed call outside
+    `outputs` (a merge call). Sorted by agent id."""
     by_agent: dict[str, list[AgentOutput]] = {}
     for output in outputs:
         by_agent.setdefault(output.agent, []).append(output)
     observations = []
-    for agent in sorted(by_agent):
-        outs = by_agent[agent]
-        correct = None if item.answer is None else sum(o.answer == item.answer for o in outs) / len(outs)
+    for agent in sorted({*by_agent, *failed}):
+        outs = by_agent.get(agent, [])
+        measured = sum(o.usage.calls for o in outs) > 0
+        correct = None if item.answer is None or not outs else sum(o.answer == item.answer for o in outs) / len(outs)
         observations.append(
             Observation(
                 agent=agent,
                 item_id=item.id,
                 category=item.category,
                 correct=correct,
-                latency_ms=sum(o.usage.latency_ms for o in outs),
-                cost=sum(o.usage.cost for o in outs),
-                ok=all(o.path != "error" for o in outs),
+                latency_ms=sum(o.usage.latency_ms for o in outs) if measured else None,
+                cost=sum(o.usage.cost for o in outs) if measured else None,
+                ok=agent not in failed and all(o.path != "error" for o in outs),
             )
         )
     return observations
+
+
+def _failed_decider(state: dict) -> set[str]:
+    """The agent whose deciding call (the merge) failed on this item, if any."""
+    decision = state.get("decision") or {}
+    return {decision["agent"]} if decision.get("agent") and decision.get("error") else set()
 
 
 def _policy_or_preset(schema: dict) -> None:
@@ -78,7 +89,8 @@ class RouteConfig(NodeConfig):
     model_config = ConfigDict(json_schema_extra=_policy_or_preset)
 
     policy: RouterPolicy = RouterPolicy()
-    """A preset name (`paper`, `paper-lexicographic`, `paper-direct`) or the policy's fields."""
+    """A preset name (`paper`, `paper-lexicographic`, `paper-direct`, `paper-exact`, `orch`) or the
+    policy's fields."""
     agents: tuple[str, ...] | None = None
     """Candidate agents; default: every agent of the pool."""
 
@@ -103,8 +115,9 @@ class Route(Node[RouteConfig]):
 
 class FeedbackConfig(NodeConfig):
     source: Literal["answers", "direct"] | None = None
-    """`answers`: score each analyst's own answer; `direct`: every candidate also answers directly (extra
-    calls, counted in the item's usage). None: the router policy's `feedback`."""
+    """`answers`: score each analyst's own answer (plus the router's probe, if any); `direct`: every
+    candidate also answers directly (extra calls, counted in the item's usage). None: the router
+    policy's `feedback`."""
 
 
 class Feedback(Node[FeedbackConfig]):
@@ -118,15 +131,20 @@ class Feedback(Node[FeedbackConfig]):
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         source = self.config.source or router.policy.feedback
-        update: dict = {}
-        if source == "direct":
-            calls = (answer_directly(context.client(agent), item, node=self.node_id) for agent in router.agents)
-            outputs = list(await asyncio.gather(*calls))
-            update["analyses"] = [o.model_dump() for o in outputs]
-        else:
-            outputs = [o for o in analyses_of(state) if o.node != self.node_id]
-        observations = observations_from_outputs(item, outputs)
+        probed = [] if source == "direct" else list((state.get("routing") or {}).get("probe") or [])
+        asked = router.agents if source == "direct" else probed
+        calls = (answer_directly(context.client(agent), item, node=self.node_id) for agent in asked)
+        extra = list(await asyncio.gather(*calls))
+        own = [] if source == "direct" else [o for o in analyses_of(state) if o.node != self.node_id]
+        observations = observations_from_outputs(item, own + extra, _failed_decider(state))
         router.report(item.id, observations)
-        extra = sum(o.usage.calls for o in outputs) if source == "direct" else 0
-        update["feedback"] = FeedbackRecord(source=source, extra_calls=extra, observations=observations).model_dump()
+        record = FeedbackRecord(
+            source=source,
+            extra_calls=sum(o.usage.calls for o in extra),
+            probed=probed,
+            observations=observations,
+        )
+        update: dict = {"feedback": record.model_dump()}
+        if extra:
+            update["analyses"] = [o.model_dump() for o in extra]
         return update

@@ -6,7 +6,7 @@ direct answer in its `single:*` system. Replaying walks the items in the evaluat
 routes each with a setting's policy on the state its feedback allows (prequential, as live), and
 scores what that routing would have picked from the logged outcomes: the merger's own answer,
 the panel's majority vote and the panel oracle. Feedback follows the setting: every agent
-(`direct`) or the panel only (`answers`). What a merge would have made of a different panel is
+(`direct`) or the panel and the probe (`answers`). What a merge would have made of a different panel is
 not logged, so it is not claimed.
 """
 
@@ -27,6 +27,8 @@ __all__ = ["DEFAULT_SETTINGS", "AgentLog", "ReplayResult", "policy_for", "replay
 
 DEFAULT_SETTINGS: dict[str, dict] = {
     "paper": {},
+    "paper-exact": {"preset": "paper-exact"},
+    "orch": {"preset": "orch"},
     "alpha=0.05": {"ema": {"alpha": 0.05}},
     "alpha=0.5": {"ema": {"alpha": 0.5}},
     "k=1": {"k": 1},
@@ -36,8 +38,18 @@ DEFAULT_SETTINGS: dict[str, dict] = {
     "per-category": {"ema": {"per_category": True, "min_category_n": 3}},
     "bias-corrected": {"ema": {"bias_correction": True}},
     "bandit-feedback": {"feedback": "answers"},
+    "bandit+probe": {"feedback": "answers", "k": 2, "probe_every": 5},
+    "relative-latency": {"weights": {"latency_reference": "pool_max", "cost_reference": "pool_max"}},
+    "merger-accuracy": {"merger": "accuracy"},
+    "exact-lexicographic": {
+        "ema": {"init": "first_observation"},
+        "ranking": "lexicographic",
+        "precision": 0.0,
+        "order": ["accuracy", "latency_ms", "cost", "stability"],
+    },
 }
-"""Named settings compared by default; each is a patch of the `paper` preset (feedback `direct`)."""
+"""Named settings compared by default; each is a patch of the `paper` preset with feedback `direct`
+(`paper-direct`), or of the preset it names as `preset`."""
 
 
 class AgentLog(BaseModel):
@@ -145,7 +157,7 @@ def replay(setting: str, policy: RouterPolicy, items: Sequence[Item], log: dict[
     latency = 0.0
     mergers: dict[str, int] = {}
     for i, item in enumerate(items):
-        decision = decide(states[max(0, i - policy.window)], policy, agents, item.category)
+        decision = decide(states[max(0, i - policy.window)], policy, agents, item.category, index=i)
         decisions.append(decision)
         answers = {a: log[a][i].answer for a in agents}
         gold = item.answer
@@ -154,7 +166,7 @@ def replay(setting: str, policy: RouterPolicy, items: Sequence[Item], log: dict[
         oracle_right += any(answers[a] == gold for a in decision.panel)
         latency += sum(log[a][i].latency_ms for a in decision.panel)
         mergers[decision.merger] = mergers.get(decision.merger, 0) + 1
-        observed = agents if policy.feedback == "direct" else decision.panel
+        observed = agents if policy.feedback == "direct" else [*decision.panel, *decision.probe]
         observations = [
             Observation(
                 agent=a,
@@ -184,7 +196,8 @@ def replay(setting: str, policy: RouterPolicy, items: Sequence[Item], log: dict[
 
 
 def policy_for(patch: dict) -> RouterPolicy:
-    """The `paper-direct` preset with `patch` merged into it (nested keys merge)."""
+    """The `paper-direct` preset (or the one the patch names as `preset`) with `patch` merged into it
+    (nested keys merge)."""
 
     def merge(base: dict, extra: dict) -> dict:
         return {
@@ -192,4 +205,8 @@ def policy_for(patch: dict) -> RouterPolicy:
             for k, v in {**base, **extra}.items()
         }
 
-    return RouterPolicy.model_validate(merge(PRESETS["paper-direct"].model_dump(), patch))
+    patch = dict(patch)
+    name = patch.pop("preset", "paper-direct")
+    if name not in PRESETS:
+        raise OrchError(f"replay setting names preset {name!r}; presets: {sorted(PRESETS)}")
+    return RouterPolicy.model_validate(merge(PRESETS[name].model_dump(), patch))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from orch.records import ItemResult, Observation
 from orch.routers.policy import RouterPolicy
-from orch.routers.ranking import utility
+from orch.routers.ranking import pool_scales, utility
 from orch.routers.state import RouterState, stats_for
 
 __all__ = ["ema_metrics", "stored_observations"]
@@ -14,13 +14,14 @@ __all__ = ["ema_metrics", "stored_observations"]
 def ema_metrics(state: RouterState, policy: RouterPolicy) -> dict[str, float]:
     """`ema.<agent>.<signal>` and `utility.<agent>` for every agent the state knows."""
     out: dict[str, float] = {}
+    scales = pool_scales({a: stats_for(state, a, None, policy) for a in state.agents}, policy)
     for agent in sorted(state.agents):
         stats = stats_for(state, agent, None, policy)
         out[f"ema.{agent}.accuracy"] = stats.accuracy.value
         out[f"ema.{agent}.latency_ms"] = stats.latency_ms.value
         out[f"ema.{agent}.cost"] = stats.cost.value
         out[f"ema.{agent}.stability"] = stats.stability.value
-        out[f"utility.{agent}"] = utility(stats, policy)
+        out[f"utility.{agent}"] = utility(stats, policy, scales)
     return out
 
 

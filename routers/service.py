@@ -80,11 +80,13 @@ class RouterService:
 
     async def route(self, item: Item) -> RoutingDecision:
         """Wait for the feedback of every item before i − window, then rank on exactly that state."""
-        needed = max(0, self.index(item.id) - self.policy.window)
+        index = self.index(item.id)
+        needed = max(0, index - self.policy.window)
         condition = self._condition()
         async with condition:
             await condition.wait_for(lambda: len(self.states) > needed)
-        return decide(self.states[needed], self.policy, self.agents, item.category, router_id=self.router_id)
+        state = self.states[needed]
+        return decide(state, self.policy, self.agents, item.category, router_id=self.router_id, index=index)
 
     def report(self, item_id: str, observations: Sequence[Observation]) -> None:
         """Record an item's feedback (once); fold every item whose predecessors are all in."""

@@ -31,6 +31,8 @@ class Ema(BaseModel):
         a = policy.alpha
         raw = (1 - a) * self.raw + a * x
         n = self.n + 1
+        if policy.init == "first_observation" and self.n == 0:
+            return Ema(value=x, raw=raw, n=n)
         if policy.bias_correction:
             return Ema(value=raw / (1 - (1 - a) ** n), raw=raw, n=n)
         return Ema(value=(1 - a) * self.value + a * x, raw=raw, n=n)
@@ -46,8 +48,8 @@ class AgentStats(BaseModel):
 
     @classmethod
     def cold(cls, policy: EmaPolicy) -> AgentStats:
-        """Cold-start values; with bias correction they only rank agents not yet observed, since the
-        first observation then becomes the estimate."""
+        """Cold-start values; with bias correction or first-observation init they only rank agents not
+        yet observed, since the first observation then becomes the estimate."""
         c = policy.cold_start
         return cls(
             accuracy=Ema(value=c.accuracy),
@@ -84,6 +86,8 @@ class RouterState(BaseModel):
     categories: dict[str, dict[str, AgentStats]] = Field(default_factory=dict)
     applied: list[str] = Field(default_factory=list)
     """Feedback ids already applied (e.g. `run/item`), so delayed feedback counts once only."""
+    last_seen: dict[str, int] = Field(default_factory=dict)
+    """Per agent, the version whose update last observed it (the probe asks the least recent one)."""
 
     @classmethod
     def fresh(cls, policy: RouterPolicy) -> RouterState:
@@ -91,7 +95,9 @@ class RouterState(BaseModel):
 
     @property
     def state_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        # states persisted before `last_seen` existed keep their hash
+        dump = self.model_dump(mode="json", exclude=set() if self.last_seen else {"last_seen"})
+        return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def stats_for(state: RouterState, agent: str, category: str | None, policy: RouterPolicy) -> AgentStats:
@@ -109,12 +115,20 @@ def apply(
     """A new state with the observations folded in, in the order given (EMAs are order-dependent)."""
     agents = dict(state.agents)
     categories = {c: dict(per) for c, per in state.categories.items()}
+    last_seen = dict(state.last_seen)
     for obs in observations:
+        last_seen[obs.agent] = state.version + 1
         agents[obs.agent] = agents.get(obs.agent, AgentStats.cold(policy.ema)).update(obs, policy.ema)
         if policy.ema.per_category and obs.category is not None:
             per = categories.setdefault(obs.category, {})
             per[obs.agent] = per.get(obs.agent, AgentStats.cold(policy.ema)).update(obs, policy.ema)
     applied = [*state.applied, feedback_id] if feedback_id else list(state.applied)
     return state.model_copy(
-        update={"agents": agents, "categories": categories, "applied": applied, "version": state.version + 1}
+        update={
+            "agents": agents,
+            "categories": categories,
+            "applied": applied,
+            "last_seen": last_seen,
+            "version": state.version + 1,
+        }
     )

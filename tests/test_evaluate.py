@@ -258,8 +258,8 @@ def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any]
     ]
     assert routed_again == routed
 
-    outcome = replay_evaluation(resumed.record.parent_run_id, {"paper": {}, "k=1": {"k": 1}}, log=True)
-    assert [r.setting for r in outcome.results] == ["paper", "k=1"] and outcome.items == 8
+    outcome = replay_evaluation(resumed.record.parent_run_id, {"orch": {"preset": "orch"}, "k=1": {"k": 1}}, log=True)
+    assert [r.setting for r in outcome.results] == ["orch", "k=1"] and outcome.items == 8
     assert outcome.source == "orch analyses"
     # replaying the live router's own setting on the signals it learned from reproduces its choices
     assert [d.merger for d in outcome.results[0].decisions] == [merger for _, merger, _ in routed]

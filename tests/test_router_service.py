@@ -11,6 +11,7 @@ import pytest
 from orch.app.runner import GraphRunner
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
+from orch.config import PoolConfig
 from orch.graphs import Graph, GraphSpec
 from orch.items import Item
 from orch.nodes.context import RunContext
@@ -19,7 +20,7 @@ from orch.routers.policy import RouterPolicy
 from orch.routers.service import RouterService
 from orch.routers.state import RouterState
 from orch.testing import ScriptedChatModel
-from tests.conftest import analyst
+from tests.conftest import analyst, schema_name
 
 ITEMS = [
     Item(
@@ -37,12 +38,12 @@ def policy_fields(window: int, latency: float) -> dict:
     return {"k": 2, "window": window, "weights": {"latency": latency}}
 
 
-def routed_spec(window: int, latency: float) -> GraphSpec:
+def routed_spec(window: int, latency: float, policy: dict | None = None) -> GraphSpec:
     return GraphSpec.from_dict(
         {
             "name": "ema-test",
             "nodes": {
-                "route": {"type": "route", "config": {"policy": policy_fields(window, latency)}},
+                "route": {"type": "route", "config": {"policy": policy or policy_fields(window, latency)}},
                 "analyze": {"type": "analyze", "fan_out": "panel"},
                 "merge": {"type": "merge", "config": {"agent": "merger"}},
                 "feedback": {"type": "feedback"},
@@ -186,3 +187,75 @@ def test_feedback_counts_once_and_out_of_order_reports_fold_in_order() -> None:
 def test_policy_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="was built with policy"):
         RouterService(RouterPolicy(k=1), ["a"], RouterState.fresh(RouterPolicy(k=2)), router_id="r")
+
+
+def run_routed(pool_config: PoolConfig, models: dict, policy: dict, items: list[Item], concurrency: int = 1) -> list:
+    pool = AgentPool.from_chat_models(pool_config, models, concurrency=8)
+    graph = Graph(routed_spec(0, 0.0, policy), pool=pool_config)
+    resolved = RouterPolicy.model_validate(policy)
+    service = RouterService(resolved, pool_config.agent_ids, RouterState.fresh(resolved))
+    cast = graph.cast(pool_config)
+    context = RunContext(pool=pool, panel=cast.panel, roles=cast.roles, router=service)
+    results = GraphRunner(graph.name, graph.compile(cast), context).batch(items, concurrency=concurrency)
+    return [*results, service]
+
+
+def test_the_probe_asks_an_agent_outside_the_panel_and_counts_the_call(pool_config) -> None:
+    """With `answers` feedback and k below the pool, every 2nd item one outsider answers directly and is
+    observed; the trace (probe included) is the same at concurrency 1 and 8."""
+    policy = {"k": 2, "probe_every": 2, "weights": {"latency": 0}}
+    runs = []
+    for concurrency in (1, 8):
+        models = {a: ScriptedChatModel(script=analyst("C")) for a in ("strong", "mid", "weak")}
+        *results, service = run_routed(pool_config, models, policy, ITEMS[:6], concurrency)
+        runs.append([(r.routing.panel, r.routing.probe, r.feedback.probed) for r in results])
+    assert runs[0] == runs[1]
+    for (panel, probe, probed), result in zip(runs[0], results, strict=True):
+        index = int(result.item.id.split("/")[1])
+        outsiders = [a for a in ("mid", "strong", "weak") if a not in panel]
+        assert probe == probed == ([] if index % 2 == 0 else outsiders)
+        direct = [a for a in result.analyses if a.node == "feedback"]
+        assert [a.agent for a in direct] == probe and all(a.kind == "direct" for a in direct)
+        assert result.feedback.extra_calls == len(probe)
+        assert result.usage.calls == 2 + 1 + len(probe)  # two analyses, the merge, the probe
+        assert sorted(o.agent for o in result.feedback.observations) == sorted([*panel, *probe])
+    (outsider,) = runs[0][1][1]
+    assert service.state.last_seen[outsider] >= 2  # item 1's probe was folded into the router
+
+
+def failing_pool(circuit_failures: int) -> PoolConfig:
+    agents = [
+        {"id": a, "model": f"m-{a}", "base_url": "http://127.0.0.1:9/v1", "circuit_failures": circuit_failures}
+        for a in ("strong", "mid", "weak")
+    ]
+    return PoolConfig.model_validate({"agents": agents, "panel": ["strong", "mid", "weak"]})
+
+
+def test_failed_and_refused_calls_lower_stability_and_teach_no_latency() -> None:
+    """`weak` always fails; after 2 failures its circuit opens and refuses without calling it. Every
+    failed or refused call is an observation with ok=False; a failed call's 0 ms is not a latency."""
+    models = {a: ScriptedChatModel(script=analyst("C")) for a in ("strong", "mid")}
+    models["weak"] = ScriptedChatModel(script=lambda *_: ConnectionError("refused"))
+    *results, service = run_routed(failing_pool(2), models, {"k": 3, "weights": {"latency": 0}}, ITEMS[:4])
+    assert len(models["weak"].calls) == 2  # items 2 and 3 were refused by the open circuit
+    assert "circuit open" in next(a.error for a in results[3].analyses if a.agent == "weak")
+    weak = [next(o for o in r.feedback.observations if o.agent == "weak") for r in results]
+    assert [(o.ok, o.latency_ms, o.cost) for o in weak] == [(False, None, None)] * 4
+    stats = service.state.agents["weak"]
+    assert stats.stability.value == pytest.approx(0.8**4) and stats.stability.n == 4
+    assert stats.latency_ms.n == 0 and service.state.agents["strong"].stability.value == 1.0
+
+
+def test_a_failed_merge_call_lowers_the_mergers_stability(pool_config) -> None:
+    def no_merge(answer: str) -> Callable[[list, dict], object]:
+        ok = analyst(answer)
+        return lambda m, kw: ConnectionError("merge down") if schema_name(kw) == "merge" else ok(m, kw)
+
+    models = {a: ScriptedChatModel(script=no_merge("C")) for a in ("strong", "mid", "weak")}
+    *results, _ = run_routed(pool_config, models, {"k": 3, "weights": {"latency": 0}}, ITEMS[2:3])
+    (result,) = results
+    assert result.decision.method.startswith("merge_fallback")
+    ok = {o.agent: o.ok for o in result.feedback.observations}
+    assert ok == {a: a != result.routing.merger for a in ("mid", "strong", "weak")}
+    merger = next(o for o in result.feedback.observations if o.agent == result.routing.merger)
+    assert merger.correct == 1.0 and merger.latency_ms is not None  # its analysis still counts

@@ -56,7 +56,7 @@ def show_router(
     """The EMAs behind a router's ranking, at its current (or a given) version."""
     from orch.errors import OrchError
     from orch.routers.policy import PRESETS
-    from orch.routers.ranking import utility
+    from orch.routers.ranking import pool_scales, utility
     from orch.routers.store import RouterRepo
 
     with RouterRepo.open(store) as repo:
@@ -70,8 +70,9 @@ def show_router(
     )
     for column in ("agent", "n", "accuracy", "latency ms", "cost", "stability", "utility"):
         table.add_column(column, justify="right" if column != "agent" else "left")
+    scales = pool_scales(record.state.agents, policy) if policy else None
     for agent, s in sorted(record.state.agents.items()):
-        u = f"{utility(s, policy):.3f}" if policy else "?"
+        u = f"{utility(s, policy, scales):.3f}" if policy else "?"
         table.add_row(
             agent,
             str(s.n),
@@ -146,7 +147,8 @@ def replay_router(
         list[str] | None,
         typer.Option(
             "--setting",
-            help='NAME=JSON patch of the paper preset, e.g. \'a0.3={"ema": {"alpha": 0.3}}\'. Default: 10 settings.',
+            help='NAME=JSON patch of the paper-direct preset ({"preset": "orch"} patches another), '
+            'e.g. \'a0.3={"ema": {"alpha": 0.3}}\'. Default: 16 settings.',
         ),
     ] = None,
     log: Annotated[bool, typer.Option("--log/--no-log", help="Log each setting as an MLflow run.")] = True,
