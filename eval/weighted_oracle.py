@@ -52,9 +52,10 @@ def _encode(
 
 
 def _weight_vectors(m: int) -> NDArray[np.int64]:
-    """Every non-zero vector of `WEIGHT_GRID`^m, simplest first: by total weight, then lexicographically."""
+    """Every non-zero vector of `WEIGHT_GRID`^m, simplest first: by total weight, then favouring the
+    agents listed first (so a tie between two lone agents goes to the first)."""
     grid = np.array([w for w in product(WEIGHT_GRID, repeat=m) if any(w)], dtype=np.int64).reshape(-1, m)
-    order = np.lexsort((*grid.T[::-1], grid.sum(axis=1)))
+    order = np.lexsort((*(-grid.T[::-1]), grid.sum(axis=1)))
     return grid[order]
 
 
@@ -82,7 +83,7 @@ def weighted_oracle(
     majority does). The bound is the maximum accuracy of that rule over every non-zero weight vector
     in {0, 1, 2, 3}^m (m = agents seen in the panels; an agent absent from an item casts nothing;
     an agent writing several analyses casts its weight for each). Ties between weightings go to the
-    simplest (least total weight, then lexicographic in agent order).
+    simplest (least total weight, then the most weight on the agents seen first).
 
     What it means. All-ones weights are the panel's majority and a single non-zero weight is that
     agent alone, so the bound is at least the better of the two; it never exceeds the panel oracle.
