@@ -1,5 +1,5 @@
-"""Should you ensemble at all: Tango's non-inferiority test, κ and the weighted oracle, against
-hand-computed values, a published interval and independent implementations."""
+"""Should you ensemble at all: Tango's non-inferiority test, κ, the weighted oracle and the verdict,
+against hand-computed values, a published interval and independent implementations."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 from orch.eval.agreement import cohen_kappa, error_correlation, kappa_bootstrap_ci, pairwise_agreement
 from orch.eval.noninferiority import _restricted_q21, noninferiority_all, tango_ci, tango_test, tango_z
+from orch.eval.report import SystemResults, build_report
 from orch.eval.stats import holm, merge_audit, panel_oracle
+from orch.eval.verdict import best_single, ensemble_verdict
 from orch.eval.weighted_oracle import MAX_AGENTS, weighted_oracle
+from orch.items import Item
+from orch.records import AgentOutput, Decision, ItemResult, Usage
 from tests.test_stats import paired
 
 # --- Tango's score test -------------------------------------------------------------------------
@@ -167,3 +171,121 @@ def test_weighted_oracle_handles_ties_absent_agents_and_too_many_agents() -> Non
     assert unreadable is not None and unreadable.accuracy.k == 0
     many = [[(f"a{j}", "x") for j in range(MAX_AGENTS + 1)]]
     assert weighted_oracle(many, ["x"]) is None and weighted_oracle([], []) is None
+
+
+# --- verdict and the report --------------------------------------------------------------------
+
+
+def test_best_single_is_the_most_accurate_single_system_first_listed_on_ties() -> None:
+    kinds = {"single:a": "single", "single:b": "single", "cot:b": "cot", "orch": "graph"}
+    assert best_single({"single:a": 0.4, "single:b": 0.5, "cot:b": 0.9, "orch": 0.6}, kinds) == "single:b"
+    assert best_single({"single:a": 0.5, "single:b": 0.5, "cot:b": 0.9, "orch": 0.6}, kinds) == "single:a"
+    assert best_single({"orch": 0.6}, {"orch": "graph"}) is None
+
+
+def test_verdict_lines() -> None:
+    best, same = paired(both=150, b=0, c=0, neither=150)
+    worse = same.copy()
+    worse[:10] = False
+    systems = {"single:a": best, "orch": same, "orch-ema": worse}
+    good, bad = noninferiority_all(systems, "single:a", ["orch", "orch-ema"], margin=0.03)
+    assert good.non_inferior and not bad.non_inferior
+    assert ensemble_verdict([good, bad], "single:a", ["orch", "orch-ema"], 0.03, n_items=300) == (
+        "ensemble holds up: orch is non-inferior to single:a at 3 points "
+        f"(Δ +0.0%, 95% CI {good.test.ci_low:+.1%} to +1.3%, Holm p = {good.p_holm:.3f}); "
+        "not non-inferior: orch-ema"
+    )
+    [alone] = noninferiority_all(systems, "single:a", ["orch-ema"], margin=0.03)
+    assert ensemble_verdict([alone], "single:a", ["orch-ema"], 0.01, n_items=300) == (
+        "ensemble not worth it: orch-ema is not non-inferior to single:a at 1 point "
+        f"(Δ -3.3%, 95% CI {alone.test.ci_low:+.1%} to {alone.test.ci_high:+.1%}, Holm p = {alone.p_holm:.3f})"
+    )
+    assert ensemble_verdict([], None, ["orch"], 0.03, n_items=3) == (
+        "no verdict: no single:* system to compare the ensemble with"
+    )
+    assert ensemble_verdict([], "single:a", [], 0.03, n_items=3).startswith("no verdict: no ensemble")
+    assert ensemble_verdict([], None, [], 0.03, n_items=0) == "no verdict: no item was answered by every system"
+
+
+def _result(i: int, answer: str, gold: str, votes: list[tuple[str, str]] = ()) -> ItemResult:
+    item = Item(id=f"q{i}", question=f"Q{i}?", options=("x", "y", "z", "w"), answer=gold)
+    analyses = [AgentOutput(agent=a, node="analysts", kind="analysis", answer=v, path="json") for a, v in votes]
+    return ItemResult(
+        item=item,
+        graph="g",
+        answer=answer,
+        correct=answer == gold,
+        decision=Decision(answer=answer, node="merge", method="merge"),
+        analyses=analyses,
+        panel=[a for a, _ in votes],
+        roles={},
+        wall_ms=0.0,
+        analysis_ms=0.0,
+        decision_ms=0.0,
+        usage=Usage(calls=1),
+    )
+
+
+def test_the_report_carries_the_verdict_kappa_and_both_oracles() -> None:
+    letters = {"x": "A", "y": "B", "z": "C"}
+    panels = [[(agent, letters[v]) for agent, v in item] for item in CONSTRUCTED]
+    gold = ["A"] * 3
+    singles = {agent: [item[j][1] for item in panels] for j, agent in enumerate(("A", "B", "C"))}
+    systems = [
+        SystemResults(
+            name=f"single:{agent}",
+            kind="single",
+            baseline=True,
+            results=[_result(i, a, g) for i, (a, g) in enumerate(zip(answers, gold, strict=True))],
+        )
+        for agent, answers in singles.items()
+    ]
+    merged = ["A", "A", "B"]  # the merge spoils item 3
+    systems.append(
+        SystemResults(
+            name="orch",
+            kind="graph",
+            baseline=False,
+            results=[_result(i, merged[i], gold[i], panels[i]) for i in range(3)],
+        )
+    )
+    report = build_report(systems, benchmark="t", sample="all", seed=0, dataset_sha256="0" * 64)
+    assert report.best_single == "single:A" and report.noninferiority_margin == 0.03
+    [ni] = report.noninferiority
+    assert (ni.target, ni.baseline, ni.test.b, ni.test.c, ni.non_inferior) == ("orch", "single:A", 1, 1, False)
+    assert report.verdict.startswith("ensemble not worth it: orch is not non-inferior to single:A at 3 points")
+    [audit] = report.audits
+    assert (audit.oracle.k, audit.weighted_oracle.k) == (3, 3)
+    assert audit.oracle_weights == {"A": 3, "B": 2, "C": 2}
+    assert [(r.agent_a, r.agent_b) for r in report.agreement] == [("A", "B"), ("A", "C"), ("B", "C")]
+    assert report.agreement[0].kappa == pytest.approx(-0.5)  # A right on 1, 3; B on 2, 3: p_o 1/3, p_e 5/9
+    assert set(type(report).model_fields) >= {"noninferiority", "agreement", "verdict", "best_single"}
+
+
+def _realistic_report(with_singles: bool = True):
+    """300 items, the embedded pool's agent names, a vote and three orch graphs."""
+    rng = random.Random(1)
+    agents = {"qwen-1.5b": 0.45, "qwen-0.5b": 0.3, "smollm2-135m": 0.25}
+    gold = [rng.choice("ABCD") for _ in range(300)]
+    answers = {a: [g if rng.random() < p else rng.choice("ABCD") for g in gold] for a, p in agents.items()}
+
+    def system(name: str, kind: str, picks: list[str], votes: bool = False) -> SystemResults:
+        panels = [[(a, answers[a][i]) for a in agents] if votes else [] for i in range(300)]
+        results = [_result(i, picks[i], gold[i], panels[i]) for i in range(300)]
+        return SystemResults(name=name, kind=kind, baseline=kind != "graph", results=results)
+
+    systems = [system(f"single:{a}", "single", answers[a]) for a in agents] if with_singles else []
+    systems.append(system("vote", "vote", answers["qwen-1.5b"]))
+    for target in ("orch", "orch-ema", "orch-paper"):
+        picks = [a if rng.random() < 0.9 else rng.choice("ABCD") for a in answers["qwen-1.5b"]]
+        systems.append(system(target, "graph", picks, votes=True))
+    return build_report(systems, benchmark="mmlu", sample="paper", seed=0, dataset_sha256="0" * 64)
+
+
+def test_the_report_has_the_same_keys_with_or_without_single_agents() -> None:
+    full, bare = _realistic_report(), _realistic_report(with_singles=False)
+    assert full.model_dump().keys() == bare.model_dump().keys()
+    assert full.best_single == "single:qwen-1.5b" and len(full.agreement) == 3 and len(full.noninferiority) == 3
+    assert bare.verdict == "no verdict: no single:* system to compare the ensemble with"
+    assert (bare.best_single, bare.noninferiority, bare.agreement) == (None, [], [])
+    assert bare.audits[0].weighted_oracle == full.audits[0].weighted_oracle
