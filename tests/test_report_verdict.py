@@ -282,6 +282,24 @@ def _realistic_report(with_singles: bool = True):
     return build_report(systems, benchmark="mmlu", sample="paper", seed=0, dataset_sha256="0" * 64)
 
 
+def test_the_terminal_report_fits_100_columns(monkeypatch) -> None:
+    from rich.console import Console
+
+    import orch.cli.eval_report as eval_report
+
+    terminal = Console(width=100, record=True, color_system=None)
+    monkeypatch.setattr(eval_report, "console", terminal)
+    report = _realistic_report()
+    eval_report.print_report(report)
+    text = terminal.export_text()
+    assert max(map(len, text.splitlines())) <= 100 and "…" not in text
+    for line in ("single:smollm2-135m ", "qwen-1.5b=", "qwen-0.5b / smollm2-135m", "Holm p", "weighted oracle"):
+        assert line in text
+    # one line per row: nothing wrapped (3 singles + vote + 3 targets; 3 targets; 3 graphs; 3 pairs)
+    assert sum(line.startswith(("single:", "vote ", "orch")) for line in text.splitlines()) == 7 + 3 + 3
+    assert " ".join(text.split()).endswith(" ".join(f"verdict: {report.verdict}".split()))
+
+
 def test_the_report_has_the_same_keys_with_or_without_single_agents() -> None:
     full, bare = _realistic_report(), _realistic_report(with_singles=False)
     assert full.model_dump().keys() == bare.model_dump().keys()
