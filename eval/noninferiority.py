@@ -9,9 +9,9 @@ Tango's score test (Stat Med 1998;17:891–908) is built for exactly this: paire
 difference of marginal proportions, any null value Δ0. Its statistic uses the variance of b − c
 under the null (the cell probabilities re-estimated by constrained maximum likelihood), so it keeps
 its level near nominal down to small n and at Δ0 ≠ 0, where the Wald interval is too narrow and
-where McNemar's conditioning on b + c no longer applies (Fagerland, Lydersen & Laake, BMC Med Res
-Methodol 2013;13:91 recommend it). Inverting the same statistic gives the interval, so the test and
-the interval agree by construction: the target is non-inferior at one-sided level α exactly when the
+where McNemar's conditioning on b + c no longer applies (Fagerland, Lydersen & Laake, Stat Med
+2014;33:2850–75 recommend its interval). Inverting the same statistic gives the interval, so the test
+and the interval agree by construction: the target is non-inferior at one-sided level α exactly when the
 lower end of the two-sided (1 − 2α) interval lies above −δ. The default α = 0.025 pairs with the 95%
 intervals everywhere else in the report (the ICH E9 convention for non-inferiority claims).
 """
@@ -71,7 +71,7 @@ class NonInferiority(Frozen):
 
 
 def _restricted_q21(b: int, c: int, n: int, delta0: float) -> float:
-    """ML estimate of P(T wrong, B right) under the constraint q12 − q21 = Δ0 (Tango 1998, eq. 4):
+    """ML estimate of P(T wrong, B right) under the constraint q12 − q21 = Δ0 (Tango 1998):
     the positive root of 2n·q² + (−b − c + (2n − b + c)Δ0)·q − c·Δ0(1 − Δ0) = 0."""
     big_a = 2 * n
     big_b = -b - c + (2 * n - b + c) * delta0
