@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from orch.app.feedback import logged_results
 from orch.errors import OrchError
+from orch.eval.noninferiority import DEFAULT_MARGIN
 from orch.eval.report import EvalReport, SystemResults, build_report, render_markdown
 from orch.tracking import LoggedRun, logged_run, search_runs
 
@@ -61,11 +62,13 @@ def report_from_run(run_id: str) -> tuple[EvalReport, str]:
     """
     parent = _evaluation(run_id)
     systems = load_systems(run_id)
-    try:
-        notes = json.loads(parent.text("report.json")).get("notes", [])
-    except OrchError:  # an interrupted evaluation has no report yet; the numbers do not need it
-        notes = []
     params = parent.params
+    try:
+        logged = json.loads(parent.text("report.json"))
+    except OrchError:  # an interrupted evaluation has no report yet; the numbers do not need it
+        logged = {}
+    # the margin of the last live report (a re-run may change it; params keep the first run's)
+    margin = logged.get("noninferiority_margin", params.get("noninferiority_margin", DEFAULT_MARGIN))
     report = build_report(
         systems,
         benchmark=params["benchmark"],
@@ -73,7 +76,8 @@ def report_from_run(run_id: str) -> tuple[EvalReport, str]:
         seed=int(params["seed"]),
         dataset_sha256=params["dataset_sha256"],
         budget_tolerance=float(params.get("budget_tolerance", 0.25)),
-        notes=notes,
+        noninferiority_margin=float(margin),
+        notes=logged.get("notes", []),
     )
     return report, render_markdown(report)
 

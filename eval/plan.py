@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orch.app.session import check_keys
 from orch.config import PoolConfig, load_pool_config, pool_fingerprint
 from orch.eval.datasets import ColumnMapping, Dataset, load_benchmark
+from orch.eval.noninferiority import DEFAULT_MARGIN
 from orch.eval.sampling import Sample, sample
 from orch.eval.systems import System, parse_systems, self_consistency_graph
 from orch.graphs import Graph
@@ -49,6 +50,9 @@ class EvalRequest(BaseModel):
     """Remove the items of this preset (same seed) first: a development split disjoint from a reported one."""
     trace_rate: float | None = Field(None, ge=0, le=1)
     budget_tolerance: float = Field(0.25, ge=0)
+    noninferiority_margin: float = Field(DEFAULT_MARGIN, ge=0, lt=1)
+    """Accuracy (a fraction: 0.03 = 3 points) a target may lose to the best single agent and still be
+    called non-inferior in the report's verdict. Only the report depends on it, not the evaluation's key."""
     mapping: ColumnMapping | None = None
     max_cost: float | None = None
     """US dollars this invocation may spend on calls before no new item starts (see `orch.nodes.budgets`)."""

@@ -1,6 +1,6 @@
 """What the parent run of an evaluation holds: the plan's params and manifest, then the report,
 its plots, and a summary the MLflow runs table shows without opening an artifact (each system's
-accuracy, and the best system as a tag)."""
+accuracy and each target's non-inferiority p-value, the best system and the verdict as tags)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def log_parent_params(tracker: Tracker, plan: EvalPlan) -> None:
             "systems": ",".join(plan.names),
             "baselines": ",".join(s.name for s in plan.systems if s.baseline),
             "budget_tolerance": request.budget_tolerance,
+            "noninferiority_margin": request.noninferiority_margin,
             "pool_source": plan.pool_source,
             "pool_hash": plan.pool_hash,
             "prompt_version": PROMPT_VERSION,
@@ -45,8 +46,10 @@ def log_parent_params(tracker: Tracker, plan: EvalPlan) -> None:
 
 
 def summary_metrics(report: EvalReport) -> tuple[dict[str, float], str | None]:
-    """`accuracy.<system>` for every system, and the most accurate one (ties: the first listed)."""
+    """`accuracy.<system>` for every system, `noninferiority_p.<target>` (Holm-adjusted, against the
+    best single agent) for every target, and the most accurate system (ties: the first listed)."""
     metrics = {f"accuracy.{row.name}": row.accuracy.value for row in report.rows}
+    metrics |= {f"noninferiority_p.{t.target}": t.p_holm for t in report.noninferiority}
     best = max(report.rows, key=lambda row: row.accuracy.value, default=None)
     return metrics, best.name if best is not None else None
 
@@ -67,6 +70,7 @@ def finish_parent(
         seed=plan.request.seed,
         dataset_sha256=plan.dataset.sha256,
         budget_tolerance=plan.request.budget_tolerance,
+        noninferiority_margin=plan.request.noninferiority_margin,
         notes=notes,
     )
     markdown = render_markdown(report)
@@ -76,6 +80,8 @@ def finish_parent(
         tracker.log_figure(figure, name)
     metrics, best = summary_metrics(report)
     tracker.log_metrics({**metrics, "calls_made": calls, "cache_hits": cache_hits, "items": len(plan.sample)})
+    tags = {"orch.verdict": report.verdict}  # the runs table shows it without opening report.md
     if best is not None:
-        tracker.set_tags({"orch.best_system": best})
+        tags["orch.best_system"] = best
+    tracker.set_tags(tags)
     return report, markdown

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from orch.eval.agreement import AgentAgreement
 from orch.eval.markdown import render_markdown
+from orch.eval.noninferiority import DEFAULT_MARGIN, NonInferiority
 from orch.eval.stats import (
     Comparison,
     MergeAudit,
@@ -26,6 +28,8 @@ from orch.eval.stats import (
     panel_oracle,
     per_category_accuracy,
 )
+from orch.eval.verdict import ensemble_verdict, versus_best_single
+from orch.eval.weighted_oracle import weighted_oracle
 from orch.records import ItemResult
 
 __all__ = ["EvalReport", "SystemResults", "SystemRow", "build_report", "render_markdown"]
@@ -58,10 +62,15 @@ class SystemRow(BaseModel):
 
 
 class TargetAudit(BaseModel):
-    """For a graph with analysts: the panel-oracle upper bound and what the merge did."""
+    """For a graph with analysts: the panel-oracle and weighted-oracle bounds and what the merge did."""
 
     target: str
     oracle: Proportion
+    weighted_oracle: Proportion | None
+    """Best fixed weighting of the analysts' votes on these items (`orch.eval.weighted_oracle`);
+    None above `MAX_AGENTS` agents."""
+    oracle_weights: dict[str, int]
+    """The weights (agent → 0…3) that reach `weighted_oracle`; empty when it is None."""
     audit: MergeAudit
 
 
@@ -85,6 +94,15 @@ class EvalReport(BaseModel):
     audits: list[TargetAudit]
     per_category: dict[str, dict[str, Proportion]]
     notes: list[str]
+    noninferiority_margin: float
+    best_single: str | None
+    """The most accurate single:* system, the one every target is tested against (None: no single:*)."""
+    noninferiority: list[NonInferiority]
+    """Each target against `best_single`: Tango's one-sided test, Holm across the targets."""
+    agreement: list[AgentAgreement]
+    """Every pair of agents (their single:* systems): Cohen's κ on correctness and error correlation."""
+    verdict: str
+    """One line: should you ensemble at all (see `orch.eval.verdict.ensemble_verdict`)."""
 
     @property
     def first_target(self) -> str | None:
@@ -128,6 +146,41 @@ def _analyst_answers(result: ItemResult) -> list[str | None]:
     return [a.answer for a in result.analyses if a.kind == "analysis"]
 
 
+def _analyst_votes(result: ItemResult) -> list[tuple[str, str | None]]:
+    """Each analysis as (agent, answer): what a reliability-weighted decision would weigh."""
+    return [(a.agent, a.answer) for a in result.analyses if a.kind == "analysis"]
+
+
+def _audit(s: SystemResults) -> TargetAudit | None:
+    """Bounds and merge audit of a graph with analysts (graphs compared as baselines too), else None."""
+    panels = [_analyst_answers(r) for r in s.results]
+    if s.kind != "graph" or not any(panels):
+        return None
+    gold = [r.item.answer or "" for r in s.results]
+    weighted = weighted_oracle([_analyst_votes(r) for r in s.results], gold)
+    return TargetAudit(
+        target=s.name,
+        oracle=panel_oracle(panels, gold),
+        weighted_oracle=weighted.accuracy if weighted else None,
+        oracle_weights=weighted.weights if weighted else {},
+        audit=merge_audit([r.answer for r in s.results], panels, gold),
+    )
+
+
+def _budgeted(
+    outcomes: dict[str, list[bool]], rows: Sequence[SystemRow], baselines: list[str], targets: list[str], tol: float
+) -> list[BudgetedComparison]:
+    """Every target against every baseline (McNemar, Holm, bootstrap) with its budget flag."""
+    by_name = {row.name: row for row in rows}
+    comparisons = []
+    for c in compare_all(outcomes, baselines, targets):
+        t, b = by_name[c.target].tokens_per_item, by_name[c.baseline].tokens_per_item
+        ratio = t / b if b else math.inf
+        flagged = c.diff > 0 and budget_flag(t, b, tol)
+        comparisons.append(BudgetedComparison(comparison=c, token_ratio=ratio, flagged=flagged))
+    return comparisons
+
+
 def build_report(
     systems: Sequence[SystemResults],
     *,
@@ -136,39 +189,33 @@ def build_report(
     seed: int,
     dataset_sha256: str,
     budget_tolerance: float = 0.25,
+    noninferiority_margin: float = DEFAULT_MARGIN,
     notes: Sequence[str] = (),
 ) -> EvalReport:
     """Accuracy with Wilson CIs, exact McNemar of every target against every baseline (Holm across
-    all of them) with paired bootstrap CIs, budget flags, panel oracle and merge audit, per category."""
+    all of them) with paired bootstrap CIs, budget flags, panel and weighted oracles and merge audit,
+    per category; then each target's non-inferiority to the best single agent, the agents' κ and
+    the verdict."""
     ids = [r.item.id for r in systems[0].results] if systems else []
     for s in systems:
         if [r.item.id for r in s.results] != ids:
             raise ValueError(f"system {s.name!r} was not run on the same items in the same order")
     rows = [_row(s) for s in systems]
-    by_name = {row.name: row for row in rows}
     outcomes = {s.name: [bool(r.correct) for r in s.results] for s in systems}
     baselines = [s.name for s in systems if s.baseline]
     targets = [s.name for s in systems if not s.baseline]
-    comparisons = []
-    for c in compare_all(outcomes, baselines, targets) if ids else []:
-        t, b = by_name[c.target].tokens_per_item, by_name[c.baseline].tokens_per_item
-        ratio = t / b if b else math.inf
-        flagged = c.diff > 0 and budget_flag(t, b, budget_tolerance)
-        comparisons.append(BudgetedComparison(comparison=c, token_ratio=ratio, flagged=flagged))
-    audits = []
-    for s in systems:
-        panels = [_analyst_answers(r) for r in s.results]
-        if s.kind == "graph" and any(panels):  # graphs compared as baselines (orch vs orch-ema) too
-            gold = [r.item.answer or "" for r in s.results]
-            audits.append(
-                TargetAudit(
-                    target=s.name,
-                    oracle=panel_oracle(panels, gold),
-                    audit=merge_audit([r.answer for r in s.results], panels, gold),
-                )
-            )
+    best, tests, agreement = (
+        versus_best_single(
+            outcomes,
+            {s.name: s.kind for s in systems},
+            {row.name: row.accuracy.value for row in rows},
+            targets,
+            noninferiority_margin,
+        )
+        if ids
+        else (None, [], [])
+    )
     categories = [r.item.category for r in systems[0].results] if systems else []
-    per_category = {s.name: per_category_accuracy(categories, outcomes[s.name]) for s in systems}
     return EvalReport(
         benchmark=benchmark,
         sample=sample,
@@ -177,8 +224,13 @@ def build_report(
         dataset_sha256=dataset_sha256,
         budget_tolerance=budget_tolerance,
         rows=rows,
-        comparisons=comparisons,
-        audits=audits,
-        per_category=per_category,
+        comparisons=_budgeted(outcomes, rows, baselines, targets, budget_tolerance) if ids else [],
+        audits=[a for a in map(_audit, systems) if a is not None],
+        per_category={s.name: per_category_accuracy(categories, outcomes[s.name]) for s in systems},
         notes=list(notes),
+        noninferiority_margin=noninferiority_margin,
+        best_single=best,
+        noninferiority=tests,
+        agreement=agreement,
+        verdict=ensemble_verdict(tests, best, targets, noninferiority_margin, n_items=len(ids)),
     )

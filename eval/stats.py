@@ -11,12 +11,15 @@ extractor's job), and `None` means invalid / unparseable, which is never right. 
 differ in size from item to item (e.g. an analyst that failed on one item is simply absent).
 
 The functions live in `orch.eval.proportions` (Wilson intervals), `orch.eval.paired_tests` (McNemar,
-Holm, bootstrap) and `orch.eval.summaries` (panel and merge audit, latency, cost, categories, budget,
-invalid answers); this module gathers them under one name.
+Holm, bootstrap), `orch.eval.summaries` (panel and merge audit, latency, cost, categories, budget,
+invalid answers), `orch.eval.noninferiority` (Tango's paired non-inferiority test), `orch.eval.agreement`
+(κ and error correlation of agents) and `orch.eval.weighted_oracle`; this module gathers them under one name.
 """
 
 from __future__ import annotations
 
+from orch.eval.agreement import AgentAgreement, cohen_kappa, error_correlation, pairwise_agreement
+from orch.eval.noninferiority import NonInferiority, TangoTest, noninferiority_all, tango_ci, tango_test
 from orch.eval.paired_tests import (
     Comparison,
     McNemar,
@@ -37,24 +40,36 @@ from orch.eval.summaries import (
     panel_oracle,
     per_category_accuracy,
 )
+from orch.eval.weighted_oracle import WeightedOracle, weighted_oracle
 
 __all__ = [
     "UNCATEGORIZED",
+    "AgentAgreement",
     "Comparison",
     "McNemar",
     "MergeAudit",
+    "NonInferiority",
     "Proportion",
+    "TangoTest",
+    "WeightedOracle",
     "accuracy",
     "budget_flag",
+    "cohen_kappa",
     "compare_all",
     "cost_summary",
+    "error_correlation",
     "holm",
     "invalid_rate",
     "latency_summary",
     "mcnemar_exact",
     "merge_audit",
+    "noninferiority_all",
     "paired_bootstrap_diff_ci",
+    "pairwise_agreement",
     "panel_oracle",
     "per_category_accuracy",
+    "tango_ci",
+    "tango_test",
+    "weighted_oracle",
     "wilson_ci",
 ]

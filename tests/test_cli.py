@@ -69,6 +69,8 @@ def test_eval_on_your_own_csv_with_a_column_mapping(tmp_path: Path) -> None:
             "options=A,B,C",
             "--map",
             "answer=gold",
+            "--noninferiority-margin",
+            "0.05",
         ]
         done = subprocess.run(
             [sys.executable, "-m", "orch", *args],
@@ -81,6 +83,7 @@ def test_eval_on_your_own_csv_with_a_column_mapping(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "single:one" in done.stdout and "50.0%" in done.stdout and len(srv["requests"]) == 2
+    assert "verdict: no verdict: no ensemble" in done.stdout  # one agent alone: nothing to ensemble
     bad = orch("eval", "--benchmark", "quiz.csv", "--map", "question", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "orch: error: --map: question: use FIELD=COLUMN, e.g. question=prompt or options=A,B,C,D"

@@ -5,6 +5,7 @@ with a nested run per system."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) ->
     [vs_strong] = [c for c in outcome.report.comparisons if c.comparison.baseline == "single:strong"]
     assert (vs_strong.comparison.b, vs_strong.comparison.c, vs_strong.comparison.p_value) == (0, 0, 1.0)
     assert "## Systems" in outcome.markdown and "## Merge audit" in outcome.markdown
+    _check_should_you_ensemble(outcome.report, outcome.markdown)
 
     client = MlflowClient()
     parent = client.get_run(outcome.record.parent_run_id)
@@ -98,6 +100,32 @@ def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) ->
     }
     keys = [set(c.data.metrics) - {k for k in c.data.metrics if k.startswith("agent.")} for c in children]
     assert all(k == keys[0] for k in keys) and "accuracy_ci_low" in keys[0]
+
+
+def _check_should_you_ensemble(report: Any, markdown: str) -> None:
+    """strong answers B (right on the 4 odd items), mid A (never right), weak C (right on the 4 even
+    ones); orch's merge follows strong on every item."""
+    assert report.best_single == "single:strong" and report.noninferiority_margin == 0.03
+    [ni] = report.noninferiority
+    # identical to strong on 8 items: z = sqrt(nδ / (1 − δ)) = sqrt(0.24 / 0.97), one-sided p = 0.309
+    assert (ni.target, ni.baseline, ni.test.b, ni.test.c, ni.non_inferior) == ("orch", "single:strong", 0, 0, False)
+    assert ni.test.p_value == pytest.approx(0.309448, abs=1e-6) and ni.p_holm == ni.test.p_value
+    assert (round(ni.test.ci_low, 4), round(ni.test.ci_high, 4)) == (-0.3244, 0.3244)
+    assert report.verdict == (
+        "ensemble not worth it: orch is not non-inferior to single:strong at 3 points "
+        "(Δ +0.0%, 95% CI -32.4% to +32.4%, Holm p = 0.309)"
+    )
+    pairs = {(a.agent_a, a.agent_b): a for a in report.agreement}
+    assert list(pairs) == [("strong", "mid"), ("strong", "weak"), ("mid", "weak")]
+    assert (pairs["strong", "weak"].kappa, pairs["strong", "weak"].both_wrong) == (-1.0, 0)  # complementary
+    assert pairs["strong", "mid"].kappa == 0.0 and math.isnan(pairs["strong", "mid"].error_correlation)
+    [audit] = report.audits
+    # every analyst names a different letter: the panel oracle is 8/8, but one fixed weighting can
+    # only follow one agent, so the weighted oracle is 4/8 (ties: the first agent of the panel)
+    assert (audit.oracle.k, audit.weighted_oracle.k, audit.audit.majority_correct) == (8, 4, 0)
+    assert sorted(audit.oracle_weights.values()) == [0, 0, 1]
+    assert f"**Should you ensemble at all?** {report.verdict}." in markdown
+    assert "## Should you ensemble at all?" in markdown and "| weighted oracle | oracle weights |" in markdown
 
 
 def test_rerun_makes_no_calls_and_reuses_the_runs(setup: dict[str, Any]) -> None:
@@ -173,7 +201,7 @@ def test_report_is_rerendered_from_logged_results_without_calls(setup: dict[str,
     calls = len(setup["requests"])
     report, markdown = report_from_run(outcome.record.parent_run_id)
     assert len(setup["requests"]) == calls
-    assert report.rows == outcome.report.rows and markdown == outcome.markdown
+    assert report == outcome.report and markdown == outcome.markdown
     listed = [row for row in list_evaluations(50) if row["run_id"] == outcome.record.parent_run_id]
     assert listed and listed[0]["systems"] == "single:strong,single:mid,single:weak,vote,orch"
 
@@ -299,6 +327,22 @@ def test_the_parent_run_shows_each_systems_accuracy_and_the_best(setup: dict[str
     parent = MlflowClient().get_run(outcome.record.parent_run_id)
     assert parent.data.metrics["accuracy.single_strong"] == 0.5 and parent.data.metrics["accuracy.orch"] == 0.5
     assert parent.data.tags["orch.best_system"] == "single:strong"  # ties go to the first listed
+    assert parent.data.tags["orch.verdict"] == outcome.report.verdict
+    assert parent.data.metrics["noninferiority_p.orch"] == pytest.approx(0.309448, abs=1e-6)
+    assert parent.data.params["noninferiority_margin"] == "0.03"
+
+
+def test_the_margin_is_an_option_and_the_logged_report_keeps_it(setup: dict[str, Any]) -> None:
+    from orch.eval.logged import report_from_run
+
+    outcome = evaluate(request(setup, noninferiority_margin=0.4), pool=setup["pool"])
+    # identical to strong on 8 items: z = sqrt(8 · 0.4 / 0.6), p = 0.0105 < 0.025
+    [ni] = outcome.report.noninferiority
+    assert ni.non_inferior and ni.test.p_value == pytest.approx(0.010461, abs=1e-6)
+    assert outcome.report.verdict.startswith("ensemble holds up: orch is non-inferior to single:strong at 40 points")
+    report, markdown = report_from_run(outcome.record.parent_run_id)
+    assert report.noninferiority_margin == 0.4 and report.verdict == outcome.report.verdict
+    assert markdown == outcome.markdown
 
 
 def test_a_graph_built_in_python_is_evaluated_like_its_yaml(setup: dict[str, Any], tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from orch.cli.eval_report import print_report
 from orch.cli.options import (
     ConcurrencyOpt,
     ConfigOpt,
@@ -24,7 +25,6 @@ from orch.cli.render import console, end_of_run, progress_bar
 if TYPE_CHECKING:
     from orch.eval.datasets import ColumnMapping
     from orch.eval.evaluate import EvalHooks, EvalOutcome
-    from orch.eval.report import EvalReport
     from orch.eval.systems import System
     from orch.records import ItemResult
 
@@ -34,43 +34,6 @@ eval_app = typer.Typer(
     help="Compare systems (single agents, CoT, vote, ORCH, self-consistency, any graph) on a benchmark sample.",
     invoke_without_command=True,
 )
-
-
-def report_table(report: EvalReport) -> Table:
-    target = report.first_target
-    vs = report.against_first_target()
-    table = Table(
-        title=f"{report.benchmark} {report.sample} (seed {report.seed}): {report.n_items} items", title_justify="left"
-    )
-    for column in (
-        "system",
-        "accuracy",
-        "95% CI",
-        "invalid",
-        "tokens/item",
-        "calls/item",
-        "p50 s",
-        f"{target} − system",
-        "McNemar p (Holm)",
-        "b/c",
-    ):
-        table.add_column(column, justify="left" if column == "system" else "right")
-    for r in report.rows:
-        c = vs.get(r.name)
-        flag = " ⚠" if c and c.flagged else ""
-        table.add_row(
-            r.name,
-            f"{r.accuracy.value:.1%}",
-            f"{r.accuracy.ci_low:.1%}–{r.accuracy.ci_high:.1%}",
-            f"{r.invalid.value:.1%}",
-            f"{r.tokens_per_item:.0f}",
-            f"{r.calls_per_item:.1f}",
-            f"{r.latency_p50_s:.1f}",
-            f"{c.comparison.diff:+.1%}{flag}" if c else "",
-            f"{c.comparison.p_holm:.3f}" if c else "",
-            f"{c.comparison.b}/{c.comparison.c}" if c else "",
-        )
-    return table
 
 
 def _mapping(entries: list[str]) -> ColumnMapping:
@@ -117,6 +80,16 @@ ExcludeOpt = Annotated[
 TraceRateOpt = Annotated[
     float | None, typer.Option("--trace-rate", min=0, max=1, help="Fraction of items traced (default: mlflow.yaml).")
 ]
+MarginOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--noninferiority-margin",
+        min=0,
+        max=0.99,
+        help="Accuracy (a fraction) a target may lose to the best single agent and still be called "
+        "non-inferior in the verdict. Default 0.03 (3 points).",
+    ),
+]
 MapOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -141,6 +114,7 @@ def evaluate_command(
     exclude_sample: ExcludeOpt = None,
     trace_rate: TraceRateOpt = None,
     column: MapOpt = None,
+    margin: MarginOpt = None,
     config: ConfigOpt = None,
     max_failed: MaxFailedOpt = 0.0,
     max_cost: MaxCostOpt = None,
@@ -170,6 +144,7 @@ def evaluate_command(
         exclude_sample=exclude_sample,
         trace_rate=trace_rate,
         mapping=_mapping(column) if column else None,
+        **({} if margin is None else {"noninferiority_margin": margin}),
         max_cost=max_cost,
         max_time=max_time,
         item_max_cost=item_max_cost,
@@ -220,7 +195,7 @@ def _progress_hooks(progress: Progress) -> EvalHooks:
 
 
 def _print_outcome(outcome: EvalOutcome, seconds: float) -> None:
-    console.print(report_table(outcome.report))
+    print_report(outcome.report)
     for note in outcome.report.notes:
         console.print(f"[dim]note: {note}[/]")
     flagged = [c for c in outcome.report.comparisons if c.flagged]
@@ -245,7 +220,7 @@ def report_command(
     from orch.eval.logged import report_from_run
 
     report, markdown = report_from_run(run_id)
-    console.print(report_table(report))
+    print_report(report)
     if out is not None:
         out.write_text(markdown, encoding="utf-8")
         console.print(f"wrote {out}")
