@@ -230,3 +230,17 @@ def test_decompose_assigns_one_facet_per_analyst_or_all_to_one(scripted_pool, it
     ]
     one = run(Decompose("decompose", DecomposeConfig(agent="writer")), state, pool)["tasks"]
     assert [(t["agent"], t["slot"]) for t in one] == [("strong", 0), ("strong", 1), ("strong", 2)]
+
+
+# -- merge: an unreadable reply ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("on_unreadable", "answer", "method"), [("fallback", "A", "merge_fallback_vote"), ("invalid", None, "none")]
+)
+def test_an_unreadable_merge_falls_back_or_gives_no_answer(scripted_pool, item: Item, on_unreadable, answer, method):
+    pool, _ = scripted_pool(strong="It depends on the century.")
+    state = {"item": item.model_dump(), "analyses": [output("weak", "A"), output("mid", "A"), output("strong", "C")]}
+    decision = run(Merge("merge", MergeConfig(on_unreadable=on_unreadable)), state, pool)["decision"]
+    assert (decision["answer"], decision["method"], decision["path"]) == (answer, method, "invalid")
+    assert "merge reply unreadable" in decision["note"]
