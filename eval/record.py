@@ -28,6 +28,7 @@ def log_parent_params(tracker: Tracker, plan: EvalPlan) -> None:
             "benchmark": plan.dataset.name,
             "dataset_sha256": plan.dataset.sha256,
             "sample": plan.sample.preset,
+            "sample_options": plan.sample.options or "",
             "seed": request.seed,
             "n_items": len(plan.sample),
             "item_ids_sha256": manifest["item_ids_sha256"],

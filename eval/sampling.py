@@ -13,7 +13,9 @@ A sample lists its items in dataset order, whatever the preset, so `first:N` and
 way as the hashed presets and a sample's order never depends on the seed.
 
 Presets (`parse_sample`):
-- `paper`: MMLU 10 fixed subjects × 30, MMLU-Pro its 10 largest categories × 30, GSM8K 300 items.
+- `paper`: MMLU 10 fixed subjects × 30, MMLU-Pro 30 of its 10-option items from each of the 10
+  categories with most of them (the paper sampled 10-option items only; the sample records the
+  filter as `options`), GSM8K 300 items.
 - `paper:N`: the same strata, N items spread evenly (remainder to the first strata, by name). A
   stratum with too few items is an error: the paper design is never silently rebalanced.
 - `stratified:N`: N items over all categories sorted by name (uncategorised items last), spread
@@ -36,6 +38,7 @@ from orch.eval.datasets import Dataset
 from orch.items import Item
 
 __all__ = [
+    "PAPER_MMLU_PRO_OPTIONS",
     "PAPER_MMLU_SUBJECTS",
     "PAPER_SIZE",
     "Sample",
@@ -60,6 +63,9 @@ PAPER_MMLU_SUBJECTS = (
     "moral_scenarios",
 )
 """The paper's 10 MMLU subjects (30 items each)."""
+PAPER_MMLU_PRO_OPTIONS = 10
+"""`paper` on MMLU-Pro takes only items with this many options, as the paper did (its test split also
+has 3- to 9-option items, about 17%)."""
 PAPER_SIZE = 300
 """Items in `paper`: 10 strata × 30, or 300 GSM8K items."""
 _PAPER_STRATA = 10
@@ -93,6 +99,8 @@ class Sample:
     uncategorised items."""
     excluded: tuple[str, ...] = ()
     """The ids removed before sampling, sorted."""
+    options: int | None = None
+    """Only items with exactly this many options were eligible (`paper` on MMLU-Pro: 10); None: all."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -102,7 +110,8 @@ class Sample:
         return tuple(item.id for item in self.items)
 
     def manifest(self) -> dict[str, Any]:
-        """A JSON-ready record: dataset, file sha256, preset, seed, the ids and the sha256 of the id list.
+        """A JSON-ready record: dataset, file sha256, preset, seed, any option-count filter, the ids and
+        the sha256 of the id list.
 
         `item_ids_sha256` is the sha256 of the ids joined by newlines, in the sample's (dataset) order.
         """
@@ -116,6 +125,7 @@ class Sample:
             "strata": [[label, count] for label, count in self.strata],
             "excluded": len(self.excluded),
             "excluded_ids_sha256": _ids_sha256(self.excluded) if self.excluded else None,
+            "options": self.options,
             "item_ids": list(self.ids),
             "item_ids_sha256": _ids_sha256(self.ids),
         }
@@ -179,8 +189,11 @@ def sample(
     unknown = sorted(excluded - {item.id for item in dataset.items})
     if unknown:
         raise DatasetError("--exclude", None, f"{len(unknown)} id(s) are not in {dataset.name}, e.g. {unknown[0]!r}")
-    pool = [item for item in dataset.items if item.id not in excluded]
-    after = f" after excluding {len(excluded)} ids" if excluded else ""
+    options = _paper_options(dataset) if preset.kind == "paper" else None
+    eligible = [item for item in dataset.items if options is None or len(item.options or ()) == options]
+    pool = [item for item in eligible if item.id not in excluded]
+    after = f" with {options} options" if options else ""
+    after += f" after excluding {len(excluded)} ids" if excluded else ""
     too_many = f"'{preset}' asks for {preset.n} items but {dataset.name} has only {len(pool)}{after}"
     strata: tuple[tuple[str | None, int], ...] = ()
     if preset.kind == "all":
@@ -193,7 +206,7 @@ def sample(
     else:
         if preset.kind == "stratified" and (preset.n or 0) > len(pool):
             raise DatasetError(option, None, too_many)
-        chosen, strata = _stratified(dataset, pool, preset, seed, after, option)
+        chosen, strata = _stratified(dataset, eligible, pool, preset, seed, after, option)
     return Sample(
         dataset=dataset.name,
         dataset_sha256=dataset.sha256,
@@ -202,15 +215,25 @@ def sample(
         items=tuple(chosen),
         strata=strata,
         excluded=tuple(sorted(excluded)),
+        options=options,
     )
 
 
 def _stratified(
-    dataset: Dataset, pool: list[Item], preset: SamplePreset, seed: int, after: str, option: str = "--sample"
+    dataset: Dataset,
+    eligible: list[Item],
+    pool: list[Item],
+    preset: SamplePreset,
+    seed: int,
+    after: str,
+    option: str = "--sample",
 ) -> tuple[list[Item], tuple[tuple[str | None, int], ...]]:
-    """`paper` and `stratified`: the smallest-key items of each stratum, by the stratum's share."""
+    """`paper` and `stratified`: the smallest-key items of each stratum, by the stratum's share.
+
+    `eligible` is the dataset after any option-count filter, before `exclude`: `paper`'s strata are
+    chosen on it, so a development split drawn with `--exclude-sample` never moves them."""
     if preset.kind == "paper":
-        labels, n = _paper_strata(dataset, option), preset.n or PAPER_SIZE
+        labels, n = _paper_strata(dataset, eligible, option), preset.n or PAPER_SIZE
     else:
         labels = (*dataset.categories, *((None,) if any(i.category is None for i in pool) else ()))
         n = preset.n or 0
@@ -248,18 +271,26 @@ def _spread(n: int, capacities: list[int]) -> list[int]:
     return shares
 
 
-def _paper_strata(dataset: Dataset, option: str = "--sample") -> tuple[str | None, ...]:
+def _paper_options(dataset: Dataset) -> int | None:
+    """The option count `paper` keeps: MMLU-Pro's 10-option items only; every item elsewhere."""
+    return PAPER_MMLU_PRO_OPTIONS if dataset.name in ("mmlu-pro", "mmlu-pro-validation") else None
+
+
+def _paper_strata(dataset: Dataset, eligible: list[Item], option: str = "--sample") -> tuple[str | None, ...]:
     if dataset.name == "mmlu":
         missing = [s for s in PAPER_MMLU_SUBJECTS if s not in dataset.categories]
         if missing:
             raise DatasetError(option, None, f"'paper' needs the MMLU subjects {missing}, missing from {dataset.name}")
         return PAPER_MMLU_SUBJECTS
     if dataset.name in ("mmlu-pro", "mmlu-pro-validation"):
-        counts = Counter(item.category for item in dataset.items if item.category is not None)
+        counts = Counter(item.category for item in eligible if item.category is not None)
         largest = sorted(counts, key=lambda category: (-counts[category], category))[:_PAPER_STRATA]
         if len(largest) < _PAPER_STRATA:
             raise DatasetError(
-                option, None, f"'paper' needs {_PAPER_STRATA} categories but {dataset.name} has {len(largest)}"
+                option,
+                None,
+                f"'paper' needs {_PAPER_STRATA} categories but {dataset.name} has {len(largest)}"
+                f" with {PAPER_MMLU_PRO_OPTIONS} options",
             )
         return tuple(sorted(largest))
     if dataset.name == "gsm8k":

@@ -8,7 +8,7 @@ counted invalid. Which path produced each analysis is recorded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
@@ -33,7 +33,10 @@ FacetName = Literal["concept_discrimination", "option_elimination", "reasoning_v
 
 class AnalyzeConfig(NodeConfig):
     max_chars: int = Field(500, ge=100, le=4000)
-    """Bound on the analysis text (key points plus per-option notes); the paper uses 500."""
+    """Bound on the analysis text (key points plus per-option notes); the paper uses 500 on MMLU."""
+    max_chars_by_source: dict[str, Annotated[int, Field(ge=100, le=4000)]] = Field(default_factory=dict)
+    """Per item source (benchmark: `mmlu-pro`, `gsm8k`, …), a bound that replaces `max_chars` for
+    its items; the paper caps analyses at 300 characters on MMLU-Pro and GSM8K."""
     agent: AgentRef | None = None
     """The analyst when the node is not fanned out (an agent id or a role such as `merger`)."""
     facet: FacetName | None = None
@@ -51,10 +54,10 @@ class Analyze(Node[AnalyzeConfig]):
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         agent, slot, fanned_out = self.assigned_agent(state, context)
-        task = Task(agent=agent, slot=slot, facet=(state.get("facet") if fanned_out else None) or self.config.facet)
+        task = self._task(state, agent, slot, fanned_out)
         calls = CallLog(context.client(task.agent))
-        base = {"agent": task.agent, "node": self.node_id, "kind": "analysis", "slot": task.slot, "facet": task.facet}
-        budget = AnalysisBudget.for_item(item, self.config.max_chars)
+        base = {"node": self.node_id, "kind": "analysis", **task.model_dump()}
+        budget = AnalysisBudget.for_item(item, self.config.max_chars_by_source.get(item.source, self.config.max_chars))
         labels = item.letters if item.kind == "choice" else None
         system = analysis_system(
             item,
@@ -62,6 +65,7 @@ class Analyze(Node[AnalyzeConfig]):
             point_chars=budget.point_chars,
             note_chars=budget.note_chars,
             facet=task.facet,
+            sub_question=task.sub_question,
         )
         try:
             completion = await calls.complete(
@@ -89,6 +93,19 @@ class Analyze(Node[AnalyzeConfig]):
             **calls.stamp(),
         )
         return {"analyses": [output.model_dump()]}
+
+    def _task(self, state: dict, agent: str, slot: int, fanned_out: bool) -> Task:
+        """This copy's task: a fan-out payload brings its facet or sub-question (and any note about
+        how it was assigned); otherwise `config.facet` applies."""
+        if not fanned_out:
+            return Task(agent=agent, slot=slot, facet=self.config.facet)
+        return Task(
+            agent=agent,
+            slot=slot,
+            facet=state.get("facet") or self.config.facet,
+            sub_question=state.get("sub_question"),
+            note=state.get("note") or "",
+        )
 
     @staticmethod
     async def _choice_step(

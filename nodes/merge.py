@@ -2,13 +2,14 @@
 
 Analyses are sorted by agent id (then slot) and, by default, anonymised as Analyst 1, 2, … so
 the merger judges reasoning rather than names. If its reply cannot be read, a deterministic
-fallback decides — a confidence-weighted vote, then the fixed agent order — and says so.
+fallback decides — a confidence-weighted vote, then the fixed agent order — and says so; with
+`on_unreadable: invalid` the item has no answer instead, and is scored wrong, as the paper scored it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -46,6 +47,10 @@ class MergeConfig(NodeConfig):
     gate_margin: float | None = Field(None, ge=0)
     """After a `weigh` node: merge only when its margin (nats) is below this, else its decision
     stands and no merge call is made. None: always merge."""
+    on_unreadable: Literal["fallback", "invalid"] = "fallback"
+    """A reply with no readable answer: `fallback` decides by the panel (the weighted decision, else a
+    confidence-weighted vote) and says so; `invalid` gives no answer, so the item is scored wrong (the
+    paper's rule). A failed call is not a reply: it falls back either way."""
 
 
 def render_analyses(
@@ -144,6 +149,9 @@ class Merge(Node[MergeConfig]):
         common = {"agent": agent, "raw": completion.text, **calls.stamp()}
         if answer is not None:
             decision = Decision(answer=answer, node=self.node_id, method="merge", path=path, **common)
+        elif self.config.on_unreadable == "invalid":
+            note = "merge reply unreadable: no answer, scored wrong (on_unreadable: invalid)"
+            decision = Decision(answer=None, node=self.node_id, method="none", path="invalid", note=note, **common)
         else:
             fallback = self._fallback(weighed, outputs, context.priority, "merge reply unreadable")
             decision = fallback.model_copy(update={"path": "invalid", **common})

@@ -10,7 +10,15 @@ import hashlib
 
 from orch.items import Item
 
-__all__ = ["FACETS", "PROMPT_VERSION", "analysis_system", "direct_system", "merge_system", "question_block"]
+__all__ = [
+    "FACETS",
+    "PROMPT_VERSION",
+    "analysis_system",
+    "direct_system",
+    "dispatch_system",
+    "merge_system",
+    "question_block",
+]
 
 FACETS: dict[str, str] = {
     "concept_discrimination": (
@@ -24,7 +32,16 @@ FACETS: dict[str, str] = {
         "Focus on reasoning verification: work the answer out step by step, then check each step and the final choice."
     ),
 }
-"""The paper's three fixed facets, one per analyst in the `orch-paper` graph."""
+"""orch's three fixed facets, one per analyst; the `orch-paper` graphs fall back to them when the
+dispatcher's sub-questions cannot be read."""
+
+_SUB_QUESTION = "Focus on this sub-question: {question}"
+"""Where a facet's text would go, the dispatcher's item-specific sub-question (the paper on MMLU)."""
+
+_DISPATCH = """You are the dispatcher. {n} analysts will study the question below before a judge answers it.
+Write one sub-question for each analyst: a different angle worth checking to answer it correctly.
+Each sub-question is at most {chars} characters and does not give the answer away.
+Reply with JSON: {{"sub_questions": [{slots}]}}."""
 
 _ANALYSIS_CHOICE = """You are an expert analyst. Study the multiple-choice question before anyone answers it.
 Reply with one JSON object only:
@@ -59,6 +76,8 @@ Reply with JSON: {reply}."""
 
 _TEMPLATES = (
     *FACETS.values(),
+    _SUB_QUESTION,
+    _DISPATCH,
     _ANALYSIS_CHOICE,
     _ANALYSIS_NUMBER,
     _DIRECT_CHOICE,
@@ -76,10 +95,27 @@ def question_block(item: Item) -> str:
     return f"Question: {item.question}\n\nOptions:\n{item.render_options()}"
 
 
-def analysis_system(item: Item, *, n_points: int, point_chars: int, note_chars: int, facet: str | None) -> str:
+def analysis_system(
+    item: Item,
+    *,
+    n_points: int,
+    point_chars: int,
+    note_chars: int,
+    facet: str | None,
+    sub_question: str | None = None,
+) -> str:
+    """The analyst's instructions, ending with its focus: a sub-question, else a facet, else none."""
     template = _ANALYSIS_CHOICE if item.options is not None else _ANALYSIS_NUMBER
     text = template.format(n_points=n_points, point_chars=point_chars, note_chars=note_chars)
+    if sub_question:
+        return f"{text}\n{_SUB_QUESTION.format(question=sub_question)}"
     return f"{text}\n{FACETS[facet]}" if facet else text
+
+
+def dispatch_system(n: int, chars: int) -> str:
+    """The dispatcher's instructions: `n` sub-questions of at most `chars` characters each."""
+    slots = ", ".join(f'"<sub-question {i}>"' for i in range(1, n + 1))
+    return _DISPATCH.format(n=n, chars=chars, slots=slots)
 
 
 def direct_system(item: Item, *, reasoning_chars: int) -> str:

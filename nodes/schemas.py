@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from orch.items import Item
 
-__all__ = ["AnalysisBudget", "analysis_schema", "answer_field", "choice_schema", "tokens_for"]
+__all__ = ["AnalysisBudget", "analysis_schema", "answer_field", "choice_schema", "sub_questions_schema", "tokens_for"]
 
 NUMBER_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"
 
@@ -78,3 +78,19 @@ def choice_schema(item: Item, *, reasoning_chars: int = 0, reasoning_field: str 
         properties[reasoning_field] = {"type": "string", "maxLength": reasoning_chars}
     properties["answer"] = answer_field(item)
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def sub_questions_schema(n: int, chars: int) -> dict:
+    """Exactly `n` non-empty sub-questions of at most `chars` characters: the dispatcher's reply."""
+    questions = {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": chars},
+        "minItems": n,
+        "maxItems": n,
+    }
+    return {
+        "type": "object",
+        "properties": {"sub_questions": questions},
+        "required": ["sub_questions"],
+        "additionalProperties": False,
+    }

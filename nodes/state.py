@@ -37,6 +37,8 @@ class OrchState(TypedDict, total=False):
     roles: dict[str, str]
     """This item's roles (e.g. `merger`), when a `route` node chose them."""
     tasks: list[dict]
+    dispatch: dict
+    """The dispatcher's call (`orch.records.Dispatch`), when `decompose` asked one for sub-questions."""
     analyses: Annotated[list[dict], add_analyses]
     decision: dict
     routing: dict
@@ -51,6 +53,8 @@ class Assignment(TypedDict):
     agent: str
     slot: int
     facet: NotRequired[str | None]
+    sub_question: NotRequired[str | None]
+    note: NotRequired[str]
 
 
 def item_of(state: dict) -> Item:

@@ -17,6 +17,7 @@ __all__ = [
     "Analysis",
     "Completion",
     "Decision",
+    "Dispatch",
     "FeedbackRecord",
     "ItemResult",
     "ItemStatus",
@@ -133,6 +134,10 @@ class AgentOutput(BaseModel):
     slot: int = 0
     """Position of the task within its fan-out: one agent may write several analyses (facets)."""
     facet: str | None = None
+    sub_question: str | None = None
+    """The dispatcher's item-specific sub-question this analysis focused on (instead of a facet)."""
+    note: str = ""
+    """How its task was assigned when that differs from what the graph asked for (see `Task.note`)."""
     answer: str | None = None
     confidence: float | None = None
     distribution: dict[str, float] | None = None
@@ -175,11 +180,40 @@ class Decision(BaseModel):
 
 
 class Task(BaseModel):
-    """One analyst assignment produced by a fan-out: which agent, which facet."""
+    """One analyst assignment produced by a fan-out: which agent, and what to focus on."""
 
     agent: str
     slot: int = 0
     facet: str | None = None
+    sub_question: str | None = None
+    """The dispatcher's item-specific sub-question, which takes a facet's place in the prompt."""
+    note: str = ""
+    """Why the task is not what the graph asked for, so it is never silent: the dispatcher failed or
+    its reply was unreadable (the fixed facet stands in), or the item's source takes no facets."""
+
+
+class Dispatch(BaseModel):
+    """The dispatcher's one call for an item: the sub-questions it wrote, or why they were not used.
+
+    Kept apart from the analyses so merges and votes never read it as one, and counted in the item's
+    usage like every other call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str
+    node: str
+    sub_questions: list[str] = Field(default_factory=list)
+    """Empty when the fixed facets stood in."""
+    fallback: str | None = None
+    """Why the fixed facets stood in (the call failed, or its reply was unreadable); None when the
+    sub-questions were used."""
+    raw: str = ""
+    error: str | None = None
+    """Why the call failed, when it did (the item is then degraded, not failed)."""
+    usage: Usage = Usage()
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 class Observation(BaseModel):
@@ -253,6 +287,8 @@ class ItemResult(BaseModel):
     """The router's decision for this item, if routed."""
     feedback: FeedbackRecord | None = None
     """The observations the router learned from this item, if routed."""
+    dispatch: Dispatch | None = None
+    """The dispatcher's call, for graphs whose `decompose` node asks one for sub-questions."""
     status: ItemStatus = "ok"
     failures: list[str] = Field(default_factory=list)
     """One reason per failed call (`agent: why`), for a degraded or failed item."""

@@ -79,9 +79,13 @@ def schema_name(kwargs: dict[str, Any]) -> str | None:
 
 
 def analyst(answer: str, confidence: int = 70, *, merge_answer: str | None = None) -> Callable[..., str]:
-    """A scripted agent: analyses propose `answer`; merge and direct calls answer `merge_answer or answer`."""
+    """A scripted agent: analyses propose `answer`; merge and direct calls answer `merge_answer or answer`;
+    as a dispatcher it writes as many sub-questions as asked for."""
 
     def reply(messages: list, kwargs: dict[str, Any]) -> str:
+        if schema_name(kwargs) == "sub_questions":
+            asked = kwargs["response_format"]["json_schema"]["schema"]["properties"]["sub_questions"]["maxItems"]
+            return json.dumps({"sub_questions": [f"sub-question {i}" for i in range(1, asked + 1)]})
         if schema_name(kwargs) == "analysis":
             letters = kwargs["response_format"]["json_schema"]["schema"]["properties"]["eliminations"]["required"]
             return json.dumps(

@@ -28,6 +28,8 @@ def reply_for(schema: dict[str, Any], answer: str) -> str:
         out["reasoning"] = "steps"
     if "rationale" in props:
         out["rationale"] = "because"
+    if "sub_questions" in props:  # the dispatcher's call
+        out["sub_questions"] = [f"sub-question {i}" for i in range(1, props["sub_questions"]["maxItems"] + 1)]
     out["answer"] = answer
     if "confidence" in props:
         out["confidence"] = 60

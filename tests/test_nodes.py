@@ -230,3 +230,123 @@ def test_decompose_assigns_one_facet_per_analyst_or_all_to_one(scripted_pool, it
     ]
     one = run(Decompose("decompose", DecomposeConfig(agent="writer")), state, pool)["tasks"]
     assert [(t["agent"], t["slot"]) for t in one] == [("strong", 0), ("strong", 1), ("strong", 2)]
+
+
+# -- decompose: the dispatcher's sub-questions (the paper on MMLU) -------------------------------
+
+DISPATCHER = DecomposeConfig(source="dispatcher", dispatcher="merger", max_chars=40)
+TOO_LONG = "Which of these cities lies on the Seine river, and which on the Tagus?"
+CUT = "Which of these cities lies on the Seine"  # its first 40 characters, trailing space dropped
+
+
+def dispatcher(reply: Any) -> Any:
+    """The merger as dispatcher: `reply` to the sub-questions call; analyses propose C."""
+
+    def script(messages: list, kwargs: dict[str, Any]) -> Any:
+        if schema_name(kwargs) == "sub_questions":
+            return reply
+        return analyst("C")(messages, kwargs)
+
+    return script
+
+
+def analyse_task(task: dict, item: Item, pool: AgentPool) -> AgentOutput:
+    """One analyst's copy of the fan-out over `tasks`, given its payload as LangGraph sends it."""
+    update = run(Analyze("analyze", AnalyzeConfig()), {"item": item.model_dump(), **task}, pool)
+    return AgentOutput.model_validate(update["analyses"][0])
+
+
+def test_dispatcher_sub_questions_reach_the_analysts_prompts_and_are_bounded(scripted_pool, item: Item) -> None:
+    reply = {"sub_questions": ["Which city is France's capital?", TOO_LONG, "Is Rome in France?"]}
+    pool, models = scripted_pool(strong=dispatcher(reply), mid=analyst("C"), weak=analyst("A"))
+    state = {"item": item.model_dump(), "panel": ["strong", "mid", "weak"]}
+    update = run(Decompose("decompose", DISPATCHER), state, pool)
+    [call] = models["strong"].calls
+    questions = call["kwargs"]["response_format"]["json_schema"]["schema"]["properties"]["sub_questions"]
+    assert (questions["minItems"], questions["maxItems"], questions["items"]["maxLength"]) == (3, 3, 40)
+    assert "Paris" in call["messages"][1].content  # the dispatcher reads the item itself
+    tasks = update["tasks"]
+    assert all(len(t["sub_question"]) <= 40 for t in tasks)
+    assert [t["sub_question"] for t in tasks] == [
+        "Which city is France's capital?",
+        CUT,
+        "Is Rome in France?",
+    ]
+    assert all(t["facet"] is None and t["note"] == "" for t in tasks)
+    assert update["dispatch"]["agent"] == "strong" and update["dispatch"]["fallback"] is None
+    assert update["dispatch"]["usage"]["calls"] == 1
+    record = analyse_task(tasks[1], item, pool)
+    prompt = models["mid"].calls[0]["messages"][0].content
+    assert prompt.endswith(f"Focus on this sub-question: {CUT}")
+    assert "Focus on option elimination" not in prompt
+    assert (record.sub_question, record.facet) == (CUT, None)
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (timeout_error(), "the dispatcher's call failed (BackendError"),
+        ("Good sub-questions would be about rivers.", "unreadable: the reply is not a JSON object"),
+        ({"sub_questions": ["One?", "  ", 7]}, "unreadable: the reply has 1 usable sub-questions of the 3 asked for"),
+    ],
+)
+def test_a_failed_dispatcher_falls_back_to_the_facets_and_says_so(scripted_pool, item: Item, reply, why) -> None:
+    pool, models = scripted_pool(strong=dispatcher(reply), mid=analyst("C"))
+    state = {"item": item.model_dump(), "panel": ["strong", "mid", "weak"]}
+    update = run(Decompose("decompose", DISPATCHER), state, pool)
+    tasks = update["tasks"]
+    assert [t["facet"] for t in tasks] == ["concept_discrimination", "option_elimination", "reasoning_verification"]
+    assert all(t["sub_question"] is None for t in tasks)
+    assert all(why in t["note"] and t["note"].endswith("the fixed facets stand in") for t in tasks)
+    assert why in update["dispatch"]["fallback"]
+    assert (update["dispatch"]["error"] is not None) == isinstance(reply, BaseException)
+    record = analyse_task(tasks[1], item, pool)
+    assert "Focus on option elimination" in models["mid"].calls[0]["messages"][0].content
+    assert why in record.note and record.facet == "option_elimination"
+
+
+def test_no_facets_and_no_dispatcher_call_on_a_skipped_source(scripted_pool) -> None:
+    numeric = Item(id="gsm8k/1", question="Tom has 3 apples and buys 4. How many?", answer="7", source="gsm8k")
+    number = '{"key_points": ["3 + 4"], "answer": "7", "confidence": 90}'
+    pool, models = scripted_pool(strong=number, mid=number, weak=number)
+    config = DISPATCHER.model_copy(update={"skip_sources": ("mmlu-pro", "gsm8k")})
+    state = {"item": numeric.model_dump(), "panel": ["strong", "mid", "weak"]}
+    update = run(Decompose("decompose", config), state, pool)
+    assert "dispatch" not in update and not models["strong"].calls
+    assert [(t["agent"], t["facet"], t["sub_question"]) for t in update["tasks"]] == [
+        ("strong", None, None),
+        ("mid", None, None),
+        ("weak", None, None),
+    ]
+    assert update["tasks"][0]["note"] == "no facets: gsm8k items take none (skip_sources)"
+    analyze = Analyze("analyze", AnalyzeConfig(max_chars=600, max_chars_by_source={"gsm8k": 300}))
+    run(analyze, {"item": numeric.model_dump(), **update["tasks"][1]}, pool)
+    [call] = models["mid"].calls
+    assert "Focus on" not in call["messages"][0].content
+    assert call["kwargs"]["max_tokens"] == AnalysisBudget.for_item(numeric, 300).max_tokens
+
+
+def test_a_source_not_skipped_still_gets_the_fixed_facets(scripted_pool, item: Item) -> None:
+    pool, _ = scripted_pool()
+    config = DecomposeConfig(skip_sources=("gsm8k",))
+    tasks = run(Decompose("decompose", config), {"item": item.model_dump(), "panel": ["strong", "mid"]}, pool)["tasks"]
+    assert [t["facet"] for t in tasks] == ["concept_discrimination", "option_elimination"]
+
+
+def test_source_dispatcher_needs_a_dispatcher() -> None:
+    with pytest.raises(ValueError, match="source: dispatcher needs dispatcher"):
+        DecomposeConfig(source="dispatcher")
+
+
+# -- merge: an unreadable reply ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("on_unreadable", "answer", "method"), [("fallback", "A", "merge_fallback_vote"), ("invalid", None, "none")]
+)
+def test_an_unreadable_merge_falls_back_or_gives_no_answer(scripted_pool, item: Item, on_unreadable, answer, method):
+    pool, _ = scripted_pool(strong="It depends on the century.")
+    state = {"item": item.model_dump(), "analyses": [output("weak", "A"), output("mid", "A"), output("strong", "C")]}
+    decision = run(Merge("merge", MergeConfig(on_unreadable=on_unreadable)), state, pool)["decision"]
+    assert (decision["answer"], decision["method"], decision["path"]) == (answer, method, "invalid")
+    assert "merge reply unreadable" in decision["note"]

@@ -18,8 +18,10 @@ SHA = "5" * 64
 REAL_DATA = Path(os.environ.get("ORCH_REAL_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
 
 
-def make(name: str, sizes: dict[str | None, int], sha: str = SHA) -> Dataset:
-    """A dataset of `sizes[category]` items per category, categories interleaved as in a real file."""
+def make(name: str, sizes: dict[str | None, int], sha: str = SHA, n_options: int | None = None) -> Dataset:
+    """A dataset of `sizes[category]` items per category, categories interleaved as in a real file;
+    MMLU-Pro's items have 10 options (what `paper` samples there), others 2, unless `n_options` says."""
+    n_options = n_options or (10 if name.startswith("mmlu-pro") else 2)
     items = []
     for index in range(max(sizes.values())):
         for category, size in sizes.items():
@@ -28,7 +30,7 @@ def make(name: str, sizes: dict[str | None, int], sha: str = SHA) -> Dataset:
                     Item(
                         id=f"{name}/{category or 'none'}/{index}",
                         question=f"q {index}",
-                        options=("a", "b"),
+                        options=tuple("abcdefghij"[:n_options]),
                         answer="A",
                         category=category,
                     )
@@ -154,6 +156,21 @@ def test_paper_on_mmlu_pro_takes_the_ten_largest_categories() -> None:
     got = sample(make("mmlu-pro", sizes), "paper:20")
     assert [label for label, _ in got.strata] == ["c01", "c02", "c03", "c04", "c06", "c07", "c08", "c09", "c10", "c11"]
     assert [n for _, n in got.strata] == [2] * 10
+
+
+def test_paper_on_mmlu_pro_samples_ten_option_items_only_and_records_it() -> None:
+    ten = make("mmlu-pro", {f"c{k:02d}": 6 for k in range(10)}).items
+    four = make("mmlu-pro-4", {"c00": 9, "c10": 9}, n_options=4).items
+    # over all items c10 and c00 are the largest categories; among 10-option items c10 has none
+    dataset = Dataset(name="mmlu-pro", items=(*ten, *four), sha256=SHA, path=Path("mmlu-pro.parquet"))
+    got = sample(dataset, "paper:20")
+    assert [label for label, _ in got.strata] == [f"c{k:02d}" for k in range(10)]
+    assert {len(item.options or ()) for item in got.items} == {10}
+    assert got.options == 10 and got.manifest()["options"] == 10
+    wider = sample(dataset, "stratified:40")  # only `paper` filters: other presets see every item
+    assert wider.options is None and {len(i.options or ()) for i in wider.items} == {4, 10}
+    with pytest.raises(DatasetError, match="needs 7 items of 'c00' but mmlu-pro has only 6 with 10 options"):
+        sample(dataset, "paper:70")
 
 
 def test_paper_on_gsm8k_is_three_hundred_items() -> None:
@@ -320,12 +337,12 @@ def test_manifest() -> None:
         ("mmlu", list(PAPER_MMLU_SUBJECTS)),
         (
             "mmlu-pro",
-            [
+            [  # among the 10-option items biology (617) outnumbers health (598), unlike among all items
+                "biology",
                 "business",
                 "chemistry",
                 "economics",
                 "engineering",
-                "health",
                 "law",
                 "math",
                 "other",
@@ -347,6 +364,8 @@ def test_paper_on_the_real_benchmarks(name: str, strata: list[str], monkeypatch:
         pytest.skip(f"real file absent: {exc}")
     paper = sample(dataset, "paper")
     assert len(paper) == 300 and [label for label, _ in paper.strata] == strata
+    if name == "mmlu-pro":
+        assert {len(item.options or ()) for item in paper.items} == {10}
     assert {n for _, n in paper.strata} == {300 // len(strata)}
     assert set(sample(dataset, "paper:30").ids) < set(sample(dataset, "paper:60").ids) < set(paper.ids)
     dev = sample(dataset, "stratified:100", exclude=paper.ids)

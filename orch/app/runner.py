@@ -17,7 +17,7 @@ from orch.items import Item
 from orch.nodes.budgets import ItemSpend, RunBudget, spending
 from orch.nodes.context import RunContext
 from orch.nodes.state import analyses_of
-from orch.records import AgentOutput, Decision, FeedbackRecord, ItemResult, RoutingDecision, Usage
+from orch.records import AgentOutput, Decision, Dispatch, FeedbackRecord, ItemResult, RoutingDecision, Usage
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
@@ -124,7 +124,10 @@ class GraphRunner:
     def _result(self, item: Item, state: dict[str, Any], wall_ms: float) -> ItemResult:
         decision = Decision.model_validate(state["decision"])
         analyses = analyses_of(state)
+        dispatch = Dispatch.model_validate(state["dispatch"]) if state.get("dispatch") else None
         failures = [f"{a.agent}: {a.error}" for a in analyses if a.path == "error"]
+        if dispatch is not None and dispatch.error:
+            failures.append(f"{dispatch.agent}: {dispatch.error}")
         if decision.error:
             failures.append(f"{decision.agent or decision.node}: {decision.error}")
         status = "ok" if not failures else ("failed" if decision.answer is None else "degraded")
@@ -140,9 +143,10 @@ class GraphRunner:
             wall_ms=wall_ms,
             analysis_ms=_span_ms([a for a in analyses if a.node != decision.node]),
             decision_ms=_span_ms([decision]),
-            usage=sum((a.usage for a in analyses), Usage()) + decision.usage,
+            usage=sum((a.usage for a in analyses), dispatch.usage if dispatch else Usage()) + decision.usage,
             routing=RoutingDecision.model_validate(state["routing"]) if state.get("routing") else None,
             feedback=FeedbackRecord.model_validate(state["feedback"]) if state.get("feedback") else None,
+            dispatch=dispatch,
             status=status,
             failures=failures,
         )

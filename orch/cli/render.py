@@ -78,7 +78,7 @@ def analyses_table(result: ItemResult) -> Table:
         table.add_row(
             str(number),
             a.agent,
-            a.facet or "",
+            a.sub_question or a.facet or "",  # the dispatcher's sub-question takes the facet's place
             answer,
             conf,
             a.path,
