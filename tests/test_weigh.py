@@ -123,3 +123,20 @@ def test_the_merger_can_see_track_records_most_reliable_first(scripted_pool, ite
     assert first < prompt.index("Analyst 2 proposes: A [track record: 30% right")
     with pytest.raises(ConfigError, match="track_records"):
         Merge("merge", MergeConfig(track_records="missing"))
+
+
+def test_the_routed_weighted_graph_weighs_by_the_routers_emas(
+    scripted_pool, pool_config, tmp_path, monkeypatch
+) -> None:
+    from orch.app.session import RouterOptions
+
+    monkeypatch.setenv("ORCH_ROUTER_STORE", f"sqlite:///{tmp_path / 'router.sqlite'}")
+    pool, _ = scripted_pool(strong=analyst("C"), mid=analyst("A"), weak=analyst("C"))
+    items = [Item(id=f"r/{i}", question=f"Which {i}?", options=("p", "q", "r", "s"), answer="C") for i in range(4)]
+    session = orch.Session("orch-ema-weighted", pool_config)
+    with session.start(pool, router=RouterOptions(router_id="w", fresh=True)) as runner:
+        results = [runner.invoke(i) for i in items]
+    first, last = results[0].decision, results[-1].decision
+    assert "router's EMAs" in first.note and first.method in ("weighted", "merge")
+    # after three items the router has learned that mid is always wrong: C wins decisively
+    assert (last.answer, last.method) == ("C", "weighted") and last.margin is not None and last.margin >= 1.0
