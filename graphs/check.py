@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from orch.config import PoolConfig
-from orch.errors import SpecError, did_you_mean
+from orch.errors import ConfigError, SpecError, did_you_mean
 from orch.graphs.kinds import NodeRegistry
 from orch.graphs.spec import END, START, GraphSpec
 from orch.nodes.base import Node, agent_fields
@@ -36,6 +36,8 @@ def instantiate(spec: GraphSpec, registry: NodeRegistry, source: str) -> dict[st
             raise SpecError(source, f"nodes.{node_id}.config.{dotted(first['loc'])}", message) from exc
         try:
             nodes[node_id] = kind(node_id, config)
+        except ConfigError as exc:  # a node's own check of its config (a missing profile): in this spec
+            raise SpecError(source, exc.where or f"nodes.{node_id}", exc.message) from exc
         except Exception as exc:  # a user's node constructor: name the node, keep the cause
             raise SpecError(source, f"nodes.{node_id}", f"cannot build node: {exc}") from exc
     return nodes
