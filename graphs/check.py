@@ -37,6 +37,8 @@ def instantiate(spec: GraphSpec, registry: NodeRegistry, source: str) -> dict[st
         try:
             nodes[node_id] = kind(node_id, config)
         except ConfigError as exc:  # a node's own check of its config (a missing profile): in this spec
+            if exc.file != "graph":  # another file is at fault (a corrupt profile): keep its name
+                raise SpecError(source, f"nodes.{node_id}", str(exc)) from exc
             raise SpecError(source, exc.where or f"nodes.{node_id}", exc.message) from exc
         except Exception as exc:  # a user's node constructor: name the node, keep the cause
             raise SpecError(source, f"nodes.{node_id}", f"cannot build node: {exc}") from exc

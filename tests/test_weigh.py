@@ -140,3 +140,14 @@ def test_the_routed_weighted_graph_weighs_by_the_routers_emas(
     assert "router's EMAs" in first.note and first.method in ("weighted", "merge")
     # after three items the router has learned that mid is always wrong: C wins decisively
     assert (last.answer, last.method) == ("C", "weighted") and last.margin is not None and last.margin >= 1.0
+
+
+def test_a_corrupt_profile_is_named_when_the_graph_compiles(pool_config) -> None:
+    from orch.errors import SpecError
+    from orch.nodes.profiles import profiles_dir
+
+    path = profiles_dir() / "mmlu-dev" / "v1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"name": "mmlu-dev"}')
+    with pytest.raises(SpecError, match=r"orch-weighted.yaml: nodes.weigh: .*v1.json: not a reliability profile"):
+        orch.Session("orch-weighted", pool_config)
