@@ -21,6 +21,8 @@ def test_sigterm_mid_evaluation_says_so_and_leaves_the_run_killed(tmp_path: Path
         while len(server["requests"]) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # a second one during clean-up, as `pkill -f` on `uv run` sends
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 130
         assert "orch: interrupted; finished results are kept" in stderr.decode() and "Traceback" not in stderr.decode()

@@ -37,6 +37,9 @@ app.add_typer(router_app, name="router")
 
 
 def _stop(signum: int, frame: object) -> None:
+    """The first SIGTERM stops the command; later ones are ignored so they cannot break its clean-up
+    (`pkill -f` on `uv run orch …` signals both uv, which forwards it, and orch)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
