@@ -1,7 +1,8 @@
 """Fitting a reliability profile from a finished evaluation (on a development split).
 
-Per agent: the accuracy of its answers in one system's results (its analyses in `orch`, its
-direct answers in `single:<agent>` or `vote`), and its position prior — the mean of its
+Per witness (an agent's analyses, or its direct answers as `<agent>/direct`): the accuracy of its
+answers in the systems' results (analyses in `orch`, direct answers in `single:<agent>` or `vote`),
+and its position prior — the mean of its
 distributions over the options, per number of options, which needs no gold label. Items the run
 failed, and answers with no gold, do not count; the profile names the evaluation it came from.
 """
@@ -20,7 +21,7 @@ __all__ = ["fit_profile", "reliabilities"]
 
 
 def reliabilities(results: Sequence[ItemResult]) -> dict[str, AgentReliability]:
-    """Each agent's accuracy and position priors over `results` (every analysis and direct answer)."""
+    """Each witness's accuracy and position priors over `results` (every analysis and direct answer)."""
     right: dict[str, int] = defaultdict(int)
     answered: dict[str, int] = defaultdict(int)
     sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
@@ -32,15 +33,16 @@ def reliabilities(results: Sequence[ItemResult]) -> dict[str, AgentReliability]:
         for output in result.analyses:
             if output.answer is None:
                 continue
+            witness = output.witness
             if result.item.answer is not None:
-                answered[output.agent] += 1
-                right[output.agent] += output.answer == result.item.answer
+                answered[witness] += 1
+                right[witness] += output.answer == result.item.answer
             if output.distribution:
                 k = len(letters)
-                total = sums[output.agent].setdefault(k, [0.0] * k)
+                total = sums[witness].setdefault(k, [0.0] * k)
                 for i, label in enumerate(letters):
                     total[i] += output.distribution.get(label, 0.0)
-                counts[output.agent][k] += 1
+                counts[witness][k] += 1
     return {
         agent: AgentReliability(
             accuracy=round(right[agent] / answered[agent], 6) if answered[agent] else 0.0,
@@ -51,19 +53,26 @@ def reliabilities(results: Sequence[ItemResult]) -> dict[str, AgentReliability]:
     }
 
 
-def fit_profile(name: str, run_id: str, system: str = "orch") -> ReliabilityProfile:
-    """Write the next version of profile `name` from system `system` of the evaluation `run_id`.
+def fit_profile(name: str, run_id: str, systems: Sequence[str] = ("orch",)) -> ReliabilityProfile:
+    """Write the next version of profile `name` from `systems` of the evaluation `run_id`; a witness
+    measured in several of them keeps the first system's figures.
 
     Raises:
         OrchError: the run is not an evaluation, has no such system, or it answered nothing.
     """
-    systems = {s.name: s for s in load_systems(run_id)}
-    if system not in systems:
-        raise OrchError(f"evaluation {run_id} has no system {system!r}; it has {sorted(systems)}")
-    results = list(systems[system].results)
-    agents = reliabilities(results)
+    logged = {s.name: s for s in load_systems(run_id)}
+    agents: dict[str, AgentReliability] = {}
+    counts = []
+    for system in systems:
+        if system not in logged:
+            raise OrchError(f"evaluation {run_id} has no system {system!r}; it has {sorted(logged)}")
+        results = list(logged[system].results)
+        counts.append(len(results))
+        for witness, reliability in reliabilities(results).items():
+            agents.setdefault(witness, reliability)
     if not agents:
-        raise OrchError(f"evaluation {run_id}, system {system!r}: no answers to measure")
-    items = results[0].item.id.split("/")[0] if results else ""
-    source = {"evaluation": run_id, "system": system, "items": str(len(results)), "dataset": items}
-    return save_profile(name, source, agents)
+        raise OrchError(f"evaluation {run_id}, systems {', '.join(systems)}: no answers to measure")
+    first = next(iter(logged[systems[0]].results), None)
+    dataset = first.item.id.split("/")[0] if first else ""
+    source = {"evaluation": run_id, "system": ",".join(systems), "items": str(max(counts)), "dataset": dataset}
+    return save_profile(name, source, dict(sorted(agents.items())))

@@ -120,6 +120,8 @@ class Merge(Node[MergeConfig]):
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         everything = analyses_of(state)
+        if any(o.kind == "analysis" for o in everything):  # direct answers beside analyses: weighed, not read
+            everything = [o for o in everything if o.kind == "analysis"]
         outputs = [o for o in everything if o.path != "error"]
         agent = context.agent_for(self.config.agent, state)
         rendered = render_analyses(

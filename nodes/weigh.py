@@ -78,7 +78,7 @@ class Weigh(Node[WeighConfig]):
         answer = tied[0] if len(tied) == 1 else break_tie(tied, answered, context_of(runtime, self.node_id).priority)
         margin = round(best - (ranked[1] if len(ranked) > 1 else 0.0), 6)
         decisive = margin >= self.config.decisive_margin
-        if self.config.use == "distributions" and (letters_only := [o.agent for o in answered if not o.distribution]):
+        if self.config.use == "distributions" and (letters_only := [o.witness for o in answered if not o.distribution]):
             source += f"; no log-probabilities from {', '.join(letters_only)} (their letters used)"
         decision = Decision(
             answer=answer,
@@ -96,7 +96,7 @@ class Weigh(Node[WeighConfig]):
     def _reliabilities(
         self, state: dict, outputs: list, k: int
     ) -> tuple[dict[str, float], dict[str, list[float] | None], str]:
-        agents = sorted({o.agent for o in outputs})
+        agents = sorted({o.witness for o in outputs})
         if self._profile is not None:
             known = self._profile.agents
             accuracies = {a: known[a].accuracy for a in agents if a in known}
@@ -105,7 +105,7 @@ class Weigh(Node[WeighConfig]):
             note = f"weights from profile {self._profile.label}"
             return accuracies, priors, note + (f"; not in it (no weight): {', '.join(unknown)}" if unknown else "")
         if self.config.weights == "router" and (routing := state.get("routing")):
-            ema = routing.get("ema", {})
+            ema = routing.get("ema", {})  # the router measures analyses: direct answers get no weight
             accuracies = {a: float(ema[a]["accuracy"]) for a in agents if a in ema}
             return accuracies, {}, f"weights from the router's EMAs (state v{routing.get('state_version')})"
         return dict.fromkeys(agents, _EQUAL_ACCURACY), {}, "equal weights"

@@ -50,7 +50,8 @@ def pooled_scores(
     use_distributions: bool = False,
     priors: Mapping[str, Sequence[float] | None] | None = None,
 ) -> dict[str, float]:
-    """Per option, the summed log-likelihood ratio against chance over the outputs with an answer."""
+    """Per option, the summed log-likelihood ratio against chance over the outputs with an answer;
+    `accuracies` and `priors` are keyed by witness (`AgentOutput.witness`)."""
     k = len(labels)
     scores = dict.fromkeys(labels, 0.0)
     for output in outputs:
@@ -58,8 +59,8 @@ def pooled_scores(
             continue
         belief: Mapping[str, float] = {output.answer: 1.0}
         if use_distributions and output.distribution:
-            belief = debiased(output.distribution, (priors or {}).get(output.agent), labels)
-        accuracy = accuracies.get(output.agent, 1.0 / k)
+            belief = debiased(output.distribution, (priors or {}).get(output.witness), labels)
+        accuracy = accuracies.get(output.witness, 1.0 / k)
         for option, likelihood in witness_likelihoods(belief, accuracy, labels).items():
             scores[option] += math.log(likelihood * k)
     return {o: round(v, 6) for o, v in scores.items()}

@@ -152,6 +152,12 @@ class AgentOutput(BaseModel):
     started_at: float = 0.0
     ended_at: float = 0.0
 
+    @property
+    def witness(self) -> str:
+        """Whose evidence this is, for reliability weights: the agent for an analysis, `<agent>/direct`
+        for its direct answer (the two are measured apart: a model's letter and its analysis differ)."""
+        return self.agent if self.kind == "analysis" else f"{self.agent}/{self.kind}"
+
 
 class Decision(BaseModel):
     """The graph's final choice and the rule that made it."""

@@ -124,8 +124,9 @@ def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
 
     by_agent: dict[str, list] = {}
     for r in results:
+        mixed = len({a.kind for a in r.analyses}) > 1
         for a in r.analyses:
-            by_agent.setdefault(a.agent, []).append((r, a))
+            by_agent.setdefault(a.witness if mixed else a.agent, []).append((r, a))
     agents = []
     for agent_id in sorted(by_agent):
         pairs = by_agent[agent_id]
@@ -215,8 +216,10 @@ def item_row(result: ItemResult) -> dict[str, object]:
         row["routing.merger"] = result.routing.merger
         row["routing.state_version"] = result.routing.state_version
         row["routing.probe"] = ",".join(result.routing.probe)
+    mixed = len({a.kind for a in result.analyses}) > 1  # direct answers beside analyses: `<agent>/direct`
     for a in result.analyses:
-        key = a.agent if a.slot == 0 else f"{a.agent}#{a.slot}"
+        name = a.witness if mixed else a.agent
+        key = name if a.slot == 0 else f"{name}#{a.slot}"
         row[f"answer.{key}"] = a.answer or ""
         row[f"path.{key}"] = a.path
         if a.distribution:  # the agent's probability of its answer, where the endpoint sent them

@@ -106,7 +106,33 @@ def test_the_weighted_graph_runs_end_to_end_and_logs_its_decisions(scripted_pool
     with session.start(pool) as runner:
         result = runner.invoke(item)
     assert (result.answer, result.decision.method, result.correct) == ("C", "weighted", True)
-    assert len(models["strong"].calls) == 1  # its analysis only: no merge call
+    assert len(models["strong"].calls) == 2  # its analysis and its direct answer: no merge call
+    assert sorted(o.witness for o in result.analyses) == [
+        "mid", "mid/direct", "strong", "strong/direct", "weak", "weak/direct"
+    ]
+    assert "not in it (no weight): mid, mid/direct, strong/direct, weak, weak/direct" in result.decision.note
+
+
+def test_direct_answers_are_witnesses_of_their_own_and_profiles_measure_them_apart(scripted_pool, pool_config) -> None:
+    from orch.eval.profile_fit import reliabilities
+    from orch.summary import item_row
+
+    direct = AgentOutput(agent="strong", node="answer", kind="direct", answer="A", path="json")
+    scores = pooled_scores([out("strong", "B"), direct], {"strong": 0.3, "strong/direct": 0.9}, LETTERS)
+    assert best(scores) == "A"  # the letter is trusted, the analysis barely
+    save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.8, answered=50)})
+    pool, _ = scripted_pool(
+        strong=analyst("C", merge_answer="A"), mid=analyst("A", merge_answer="C"), weak=analyst("A")
+    )
+    items = [Item(id=f"w/{i}", question=f"Which {i}?", options=("p", "q", "r", "s"), answer="C") for i in (1, 2)]
+    with orch.Session("orch-weighted", pool_config).start(pool) as runner:
+        results = [runner.invoke(i) for i in items]
+    measured = reliabilities(results)
+    assert {w: r.accuracy for w, r in measured.items()} == {
+        "mid": 0.0, "mid/direct": 1.0, "strong": 1.0, "strong/direct": 0.0, "weak": 0.0, "weak/direct": 0.0
+    }
+    row = item_row(results[0])
+    assert (row["answer.strong"], row["answer.strong/direct"]) == ("C", "A")
 
 
 def test_the_merger_can_see_track_records_most_reliable_first(scripted_pool, item: Item) -> None:

@@ -22,25 +22,29 @@ NameArg = Annotated[str, typer.Argument(help="Profile name (the `profile:` of a 
 def fit(
     name: NameArg,
     run_id: Annotated[str, typer.Option("--eval", help="Run id of a finished evaluation (orch eval list).")],
-    system: Annotated[str, typer.Option(help="The system whose answers are measured.")] = "orch",
+    system: Annotated[
+        list[str] | None,
+        typer.Option(help="A system whose answers are measured (repeat: `--system orch --system vote`)."),
+    ] = None,
 ) -> None:
     """Write the next version of a profile from an evaluation — on a development split (e.g.
-    `--exclude-sample paper`), never on the items you report."""
+    `--exclude-sample paper`), never on the items you report. Analyses are measured as their agent,
+    direct answers as `<agent>/direct`."""
     from orch.eval.profile_fit import fit_profile
 
-    profile = fit_profile(name, run_id, system)
+    profile = fit_profile(name, run_id, tuple(system or ["orch"]))
     console.print(f"Wrote reliability profile {profile.label}")
     show(f"{name}@v{profile.version}")
 
 
 @profile_app.command("show")
 def show(name: NameArg) -> None:
-    """A profile's agents: accuracy, items answered and position prior."""
+    """A profile's witnesses: accuracy, items answered and position prior."""
     from orch.nodes.profiles import load_profile
 
     profile = load_profile(name, field="profile")
     table = Table(title=f"{profile.label} from {profile.source}", title_justify="left")
-    for column in ("agent", "accuracy", "answered", "position prior"):
+    for column in ("witness", "accuracy", "answered", "position prior"):
         table.add_column(column)
     for agent, r in sorted(profile.agents.items()):
         priors = "; ".join(f"{k} options: " + " ".join(f"{p:.2f}" for p in ps) for k, ps in r.priors.items())
