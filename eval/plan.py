@@ -134,6 +134,7 @@ class EvalPlan:
         return digest(
             {
                 "spec": graph.spec_hash,
+                **({"state": graph.state_versions} if graph.state_versions else {}),  # a refitted profile: new key
                 "pool": self.pool_hash,
                 "prompts": PROMPT_VERSION,
                 "dataset_sha256": self.dataset.sha256,

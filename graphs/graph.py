@@ -89,6 +89,14 @@ class Graph:
     def spec_hash(self) -> str:
         return self.spec.spec_hash
 
+    @property
+    def state_versions(self) -> dict[str, str]:
+        """The versioned state the nodes read (reliability profiles), e.g. `{"mmlu-dev": "mmlu-dev@v2 (…)"}`."""
+        versions: dict[str, str] = {}
+        for node in self.nodes.values():
+            versions.update(node.state_versions())
+        return dict(sorted(versions.items()))
+
     def check(self, pool: PoolConfig) -> Graph:
         """Check every agent and role the graph names against `pool`; returns the graph."""
         check_agents(self.spec, self.nodes, pool, self.source)

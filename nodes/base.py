@@ -99,6 +99,11 @@ class Node(ABC, Generic[ConfigT]):
         """Agents this node may call beyond its `AgentRef` fields (a router's candidates), so they are started."""
         return ()
 
+    def state_versions(self) -> dict[str, str]:
+        """Versioned state this node reads beyond its config (a profile: name → version and hash), so
+        stored results made with other state are never reused for this node's graph."""
+        return {}
+
     def assigned_agent(self, state: dict, context: RunContext) -> tuple[str, int, bool]:
         """(agent, slot, fanned out): a fan-out payload names its agent; otherwise `config.agent`
         (an agent id or a role) does."""

@@ -109,6 +109,9 @@ class Merge(Node[MergeConfig]):
         ref = self.config.track_records
         self._records = load_profile(ref, field=f"nodes.{node_id}.config.track_records") if ref else None
 
+    def state_versions(self) -> dict[str, str]:
+        return {self._records.name: self._records.label} if self._records is not None else {}
+
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         from langchain_core.messages import HumanMessage, SystemMessage
 

@@ -59,6 +59,9 @@ class Weigh(Node[WeighConfig]):
                 raise ConfigError("graph", field, "`weights: profile` needs a profile name")
             self._profile = load_profile(self.config.profile, field=field)
 
+    def state_versions(self) -> dict[str, str]:
+        return {self._profile.name: self._profile.label} if self._profile is not None else {}
+
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         started = time.time()
         item = item_of(state)

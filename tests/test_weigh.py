@@ -108,7 +108,12 @@ def test_the_weighted_graph_runs_end_to_end_and_logs_its_decisions(scripted_pool
     assert (result.answer, result.decision.method, result.correct) == ("C", "weighted", True)
     assert len(models["strong"].calls) == 2  # its analysis and its direct answer: no merge call
     assert sorted(o.witness for o in result.analyses) == [
-        "mid", "mid/direct", "strong", "strong/direct", "weak", "weak/direct"
+        "mid",
+        "mid/direct",
+        "strong",
+        "strong/direct",
+        "weak",
+        "weak/direct",
     ]
     assert "not in it (no weight): mid, mid/direct, strong/direct, weak, weak/direct" in result.decision.note
 
@@ -129,7 +134,12 @@ def test_direct_answers_are_witnesses_of_their_own_and_profiles_measure_them_apa
         results = [runner.invoke(i) for i in items]
     measured = reliabilities(results)
     assert {w: r.accuracy for w, r in measured.items()} == {
-        "mid": 0.0, "mid/direct": 1.0, "strong": 1.0, "strong/direct": 0.0, "weak": 0.0, "weak/direct": 0.0
+        "mid": 0.0,
+        "mid/direct": 1.0,
+        "strong": 1.0,
+        "strong/direct": 0.0,
+        "weak": 0.0,
+        "weak/direct": 0.0,
     }
     row = item_row(results[0])
     assert (row["answer.strong"], row["answer.strong/direct"]) == ("C", "A")
@@ -177,3 +187,17 @@ def test_a_corrupt_profile_is_named_when_the_graph_compiles(pool_config) -> None
     path.write_text('{"name": "mmlu-dev"}')
     with pytest.raises(SpecError, match=r"orch-weighted.yaml: nodes.weigh: .*v1.json: not a reliability profile"):
         orch.Session("orch-weighted", pool_config)
+
+
+def test_a_refitted_profile_gives_the_system_a_new_key_so_old_results_are_not_reused(pool_config, item) -> None:
+    from orch.eval.plan import EvalPlan, EvalRequest
+
+    save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.8, answered=50)})
+    request = EvalRequest(benchmark=[item], sample="all", systems="orch,orch-weighted")
+    first = EvalPlan(request, pool_config)
+    keys = [first.system_key(s.graph) for s in first.systems]
+    assert list(first.systems[1].graph.state_versions) == ["mmlu-dev"]
+    save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.7, answered=50)})
+    second = EvalPlan(request, pool_config)
+    again = [second.system_key(s.graph) for s in second.systems]
+    assert again[0] == keys[0] and again[1] != keys[1]  # orch reads no profile: its key stays

@@ -36,6 +36,7 @@ def run_params(session: Session, **extra: object) -> dict[str, object]:
         "graph": session.graph.name,
         "graph_source": session.graph.source,
         "spec_hash": session.graph.spec_hash,
+        **{f"profile.{name}": label for name, label in session.graph.state_versions.items()},
         "pool_source": session.pool_source,
         "pool_hash": session.pool_hash,
         "prompt_version": PROMPT_VERSION,
