@@ -27,7 +27,7 @@ def reliabilities(results: Sequence[ItemResult]) -> dict[str, AgentReliability]:
     sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
     counts: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for result in results:
-        if result.status == "failed" or result.item.kind != "choice":
+        if result.status == "failed":
             continue
         letters = result.item.letters
         for output in result.analyses:
@@ -37,7 +37,7 @@ def reliabilities(results: Sequence[ItemResult]) -> dict[str, AgentReliability]:
             if result.item.answer is not None:
                 answered[witness] += 1
                 right[witness] += output.answer == result.item.answer
-            if output.distribution:
+            if output.distribution and letters:  # position priors: multiple choice only
                 k = len(letters)
                 total = sums[witness].setdefault(k, [0.0] * k)
                 for i, label in enumerate(letters):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from orch.errors import ConfigError
+from orch.items import Item
 from orch.nodes.base import Node, NodeConfig, context_of
 from orch.nodes.context import RunContext
 from orch.nodes.profiles import ReliabilityProfile, load_profile
@@ -37,6 +38,11 @@ class WeighConfig(NodeConfig):
     """Where each agent's accuracy comes from: a reliability profile, the router's EMAs, or equal."""
     profile: str | None = None
     """The profile for `weights: profile`: a name (its newest version), `name@vN`, or a file path."""
+    by_source: dict[str, str] = Field(default_factory=dict)
+    """Profiles for items of other sources (`{mmlu-pro: mmlu-pro-dev}`): reliability differs by benchmark."""
+    numeric_options: int = Field(10, ge=2)
+    """For a numeric question, K of the witness model: a wrong answer names a given number with chance
+    1/(K − 1), so agreeing on a number is strong evidence."""
     use: Literal["answers", "distributions"] = "answers"
     """Pool the letters, or the agents' probabilities over the options where the endpoint sent them."""
     debias: bool = True
@@ -53,24 +59,30 @@ class Weigh(Node[WeighConfig]):
         """The profile is read now, when the graph is compiled: a missing one fails before any call."""
         super().__init__(node_id, config)
         self._profile: ReliabilityProfile | None = None
+        self._by_source: dict[str, ReliabilityProfile] = {}
         if self.config.weights == "profile":
             field = f"nodes.{node_id}.config.profile"
             if self.config.profile is None:
                 raise ConfigError("graph", field, "`weights: profile` needs a profile name")
             self._profile = load_profile(self.config.profile, field=field)
+            self._by_source = {
+                source: load_profile(ref, field=f"nodes.{node_id}.config.by_source.{source}")
+                for source, ref in self.config.by_source.items()
+            }
 
     def state_versions(self) -> dict[str, str]:
-        return {self._profile.name: self._profile.label} if self._profile is not None else {}
+        profiles = [self._profile, *self._by_source.values()] if self._profile is not None else []
+        return {p.name: p.label for p in profiles}
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
         started = time.time()
         item = item_of(state)
         outputs = analyses_of(state)
-        labels = item.letters
-        accuracies, priors, source = self._reliabilities(state, outputs, len(labels))
-        scores = pooled_scores(
-            outputs, accuracies, labels, use_distributions=self.config.use == "distributions", priors=priors
-        )
+        labels = item.letters or tuple(sorted({o.answer for o in outputs if o.answer is not None}))
+        k = len(labels) if item.kind == "choice" else max(self.config.numeric_options, len(labels) + 1)
+        accuracies, priors, source = self._reliabilities(state, outputs, item)
+        use_distributions = self.config.use == "distributions" and item.kind == "choice"
+        scores = pooled_scores(outputs, accuracies, labels, use_distributions=use_distributions, priors=priors, k=k)
         answered = [o for o in outputs if o.answer in labels]
         if not answered:
             decision = Decision(answer=None, node=self.node_id, method="none", note="no analyst answered")
@@ -97,15 +109,16 @@ class Weigh(Node[WeighConfig]):
         return {"decision": decision.model_dump()}
 
     def _reliabilities(
-        self, state: dict, outputs: list, k: int
+        self, state: dict, outputs: list, item: Item
     ) -> tuple[dict[str, float], dict[str, list[float] | None], str]:
         agents = sorted({o.witness for o in outputs})
         if self._profile is not None:
-            known = self._profile.agents
+            profile = self._by_source.get(item.source, self._profile)
+            known, k = profile.agents, len(item.letters)
             accuracies = {a: known[a].accuracy for a in agents if a in known}
             priors = {a: (known[a].priors.get(k) if self.config.debias else None) for a in agents if a in known}
             unknown = [a for a in agents if a not in known]
-            note = f"weights from profile {self._profile.label}"
+            note = f"weights from profile {profile.label}"
             return accuracies, priors, note + (f"; not in it (no weight): {', '.join(unknown)}" if unknown else "")
         if self.config.weights == "router" and (routing := state.get("routing")):
             ema = routing.get("ema", {})  # the router measures analyses: direct answers get no weight

@@ -34,9 +34,12 @@ def debiased(
     return {label: v / total for label, v in raw.items()} if total > 0 else dict(raw)
 
 
-def witness_likelihoods(belief: Mapping[str, float], accuracy: float, labels: Sequence[str]) -> dict[str, float]:
-    """P(the agent says what it says | option o is right) for each option, up to a constant."""
-    k = len(labels)
+def witness_likelihoods(
+    belief: Mapping[str, float], accuracy: float, labels: Sequence[str], k: int | None = None
+) -> dict[str, float]:
+    """P(the agent says what it says | option o is right) for each option, up to a constant; `k`
+    options in all (more than `labels` for a numeric question, whose candidates are the answers given)."""
+    k = k or len(labels)
     p = min(max(accuracy, 1.0 / k), _MAX_ACCURACY)
     miss = (1.0 - p) / (k - 1)
     return {o: p * belief.get(o, 0.0) + miss * (1.0 - belief.get(o, 0.0)) for o in labels}
@@ -49,10 +52,11 @@ def pooled_scores(
     *,
     use_distributions: bool = False,
     priors: Mapping[str, Sequence[float] | None] | None = None,
+    k: int | None = None,
 ) -> dict[str, float]:
     """Per option, the summed log-likelihood ratio against chance over the outputs with an answer;
     `accuracies` and `priors` are keyed by witness (`AgentOutput.witness`)."""
-    k = len(labels)
+    k = k or len(labels)
     scores = dict.fromkeys(labels, 0.0)
     for output in outputs:
         if output.answer is None or output.answer not in scores:
@@ -61,6 +65,6 @@ def pooled_scores(
         if use_distributions and output.distribution:
             belief = debiased(output.distribution, (priors or {}).get(output.witness), labels)
         accuracy = accuracies.get(output.witness, 1.0 / k)
-        for option, likelihood in witness_likelihoods(belief, accuracy, labels).items():
+        for option, likelihood in witness_likelihoods(belief, accuracy, labels, k).items():
             scores[option] += math.log(likelihood * k)
     return {o: round(v, 6) for o, v in scores.items()}

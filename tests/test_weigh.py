@@ -201,3 +201,31 @@ def test_a_refitted_profile_gives_the_system_a_new_key_so_old_results_are_not_re
     second = EvalPlan(request, pool_config)
     again = [second.system_key(s.graph) for s in second.systems]
     assert again[0] == keys[0] and again[1] != keys[1]  # orch reads no profile: its key stays
+
+
+def test_a_numeric_question_is_weighed_over_the_numbers_the_witnesses_gave(scripted_pool) -> None:
+    save_profile(
+        "dev", {}, {a: AgentReliability(accuracy=p, answered=50) for a, p in {"strong": 0.6, "mid": 0.15}.items()}
+    )
+    pool, _ = scripted_pool()
+    number = Item(id="g/1", question="How many?", answer="12", source="gsm8k")
+    outputs = [out("strong", "12"), out("mid", "15"), out("weak", "15")]  # weak: not in the profile, no weight
+    state = {"item": number.model_dump(), "analyses": [o.model_dump() for o in outputs]}
+    decision = run_node(Weigh("weigh", WeighConfig(profile="dev", use="distributions")), state, pool)["decision"]
+    assert (decision["answer"], sorted(decision["tally"])) == ("12", ["12", "15"])
+    # K = 10: strong's agreement is worth log(0.6 · 9 / 0.4); mid, barely above 1/10, adds little
+    assert decision["tally"]["12"] - decision["tally"]["15"] == pytest.approx(decision["margin"])
+    assert decision["margin"] > 2.0
+
+
+def test_items_of_another_source_are_weighed_by_that_sources_profile(scripted_pool, item: Item) -> None:
+    save_profile("mmlu", {}, {"strong": AgentReliability(accuracy=0.8, answered=50)})
+    save_profile("pro", {}, {"mid": AgentReliability(accuracy=0.8, answered=50)})
+    node = Weigh("weigh", WeighConfig(profile="mmlu", by_source={"mmlu-pro": "pro"}))
+    assert list(node.state_versions()) == ["mmlu", "pro"]
+    pool, _ = scripted_pool()
+    outputs = [o.model_dump() for o in (out("strong", "C"), out("mid", "A"))]
+    for source, expected in (("mmlu", "C"), ("mmlu-pro", "A")):
+        state = {"item": item.model_copy(update={"source": source}).model_dump(), "analyses": outputs}
+        decision = run_node(node, state, pool)["decision"]
+        assert decision["answer"] == expected and ("pro@v1" in decision["note"]) == (source == "mmlu-pro")
