@@ -29,6 +29,7 @@ def render_markdown(report: EvalReport) -> str:
         *_comparisons(report),
         *ensemble_section(report),
         *_merge_audit(report),
+        *_gates(report),
         *_per_category(report),
         *_notes(report),
     ]
@@ -165,6 +166,34 @@ def _merge_audit(report: EvalReport) -> list[str]:
             ],
             rows,
         ),
+        "",
+    ]
+
+
+def _gates(report: EvalReport) -> list[str]:
+    """For gated merges: the items the weighted panel decided alone and the merge calls saved."""
+    if not report.gates:
+        return []
+    rows = [
+        [
+            g.target,
+            f"{g.panel_decided}/{g.items} ({_pct(g.skipped_share)})",
+            f"{_pct(g.panel_accuracy.value)} ({g.panel_accuracy.k}/{g.panel_accuracy.n})",
+            f"{_pct(g.merge_accuracy.value)} ({g.merge_accuracy.k}/{g.merge_accuracy.n})",
+            f"{g.tokens_per_merge:,.0f}",
+            f"{g.tokens_saved:,.0f}",
+        ]
+        for g in report.gates
+    ]
+    return [
+        "## Gated merge",
+        "",
+        "Items the weighted panel decided alone (its margin reached the merge's `gate_margin`, so no merge call "
+        "was made), the accuracy on those and on the items that went to the merger, and the merge tokens not "
+        "spent (skipped calls × the mean merge call). For the gate's accuracy cost, evaluate the same graph "
+        "without a gate beside it and compare the two with `--baselines` (exact McNemar).",
+        "",
+        *_table(["target", "merge skipped", "panel right", "merged right", "tokens / merge", "tokens saved"], rows),
         "",
     ]
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from orch.eval.agreement import AgentAgreement
+from orch.eval.gate import GateSummary, gate_summary
 from orch.eval.markdown import render_markdown
 from orch.eval.noninferiority import DEFAULT_MARGIN, NonInferiority
 from orch.eval.stats import (
@@ -92,6 +93,8 @@ class EvalReport(BaseModel):
     rows: list[SystemRow]
     comparisons: list[BudgetedComparison]
     audits: list[TargetAudit]
+    gates: list[GateSummary] = []
+    """Per target with a gated merge: what the gate saved (`orch.eval.gate`)."""
     per_category: dict[str, dict[str, Proportion]]
     notes: list[str]
     noninferiority_margin: float
@@ -226,6 +229,7 @@ def build_report(
         rows=rows,
         comparisons=_budgeted(outcomes, rows, baselines, targets, budget_tolerance) if ids else [],
         audits=[a for a in map(_audit, systems) if a is not None],
+        gates=[g for s in systems if (g := gate_summary(s.name, s.results)) is not None],
         per_category={s.name: per_category_accuracy(categories, outcomes[s.name]) for s in systems},
         notes=list(notes),
         noninferiority_margin=noninferiority_margin,

@@ -119,7 +119,7 @@ class Merge(Node[MergeConfig]):
         gate = self.config.gate_margin
         if gate is not None and weighed and weighed.get("margin") is not None and weighed["margin"] >= gate:
             note = f"{weighed.get('note', '')}; merge skipped: the weighted panel is decisive (gate {gate:g})"
-            return {"decision": {**weighed, "note": note.lstrip("; ")}}
+            return {"decision": {**weighed, "gated": True, "note": note.lstrip("; ")}}
         context = context_of(runtime, self.node_id)
         item = item_of(state)
         everything = analyses_of(state)

@@ -178,6 +178,8 @@ class Decision(BaseModel):
     note: str = ""
     margin: float | None = None
     """A weighted decision's winning score minus the runner-up's (nats): how decisive the panel was."""
+    gated: bool = False
+    """The merge did not run: the weighted panel was decisive (the merge's `gate_margin`)."""
     error: str | None = None
     """Why the deciding call failed, when it did (the decision then fell back, or has no answer)."""
     usage: Usage = Usage()

@@ -307,3 +307,24 @@ def test_the_report_has_the_same_keys_with_or_without_single_agents() -> None:
     assert bare.verdict == "no verdict: no single:* system to compare the ensemble with"
     assert (bare.best_single, bare.noninferiority, bare.agreement) == (None, [], [])
     assert bare.audits[0].weighted_oracle == full.audits[0].weighted_oracle
+
+
+def test_a_gated_merge_reports_the_items_the_panel_decided_and_the_tokens_saved() -> None:
+    from orch.eval.markdown import render_markdown
+
+    results = []
+    for i, (answer, gated) in enumerate([("A", True), ("A", True), ("B", True), ("A", False), ("B", False)]):
+        r = _result(i, answer, "A", [("p", answer)])
+        usage = Usage() if gated else Usage(calls=1, input_tokens=900, output_tokens=10)
+        method = "weighted" if gated else "merge"
+        decision = Decision(answer=answer, node="merge", method=method, gated=gated, usage=usage)
+        results.append(r.model_copy(update={"decision": decision}))
+    systems = [SystemResults(name="orch-weighted", kind="graph", baseline=False, results=results)]
+    report = build_report(systems, benchmark="t", sample="all", seed=0, dataset_sha256="0" * 64)
+    [gate] = report.gates
+    assert (gate.panel_decided, gate.merged, gate.panel_accuracy.k, gate.merge_accuracy.k) == (3, 2, 2, 1)
+    assert (gate.tokens_per_merge, gate.tokens_saved, gate.skipped_share) == (910.0, 2730.0, 0.6)
+    assert "| orch-weighted | 3/5 (60.0%) | 66.7% (2/3) | 50.0% (1/2) | 910 | 2,730 |" in render_markdown(report)
+    ungated = [r.model_copy(update={"decision": r.decision.model_copy(update={"gated": False})}) for r in results]
+    plain = SystemResults(name="orch", kind="graph", baseline=False, results=ungated)
+    assert build_report([plain], benchmark="t", sample="all", seed=0, dataset_sha256="0" * 64).gates == []

@@ -83,7 +83,9 @@ def test_a_decisive_weighted_panel_skips_the_merge_call(scripted_pool, item: Ite
     assert (weighed["answer"], weighed["method"]) == ("C", "weighted") and weighed["margin"] > 1.0
     assert "profile dev@v1" in weighed["note"]
     kept = run_node(Merge("merge", MergeConfig(gate_margin=1.0)), {**state, **{"decision": weighed}}, pool)
-    assert kept["decision"]["answer"] == "C" and "merge skipped" in kept["decision"]["note"]
+    assert (
+        kept["decision"]["answer"] == "C" and "merge skipped" in kept["decision"]["note"] and kept["decision"]["gated"]
+    )
     assert models["strong"].calls == []
     merged = run_node(Merge("merge", MergeConfig(gate_margin=5.0)), {**state, **{"decision": weighed}}, pool)
     assert merged["decision"]["method"] == "merge" and len(models["strong"].calls) == 1

@@ -17,7 +17,7 @@ from orch.cli.render import console
 if TYPE_CHECKING:
     from orch.eval.report import EvalReport
 
-__all__ = ["agreement_table", "noninferiority_table", "oracle_table", "print_report", "report_table"]
+__all__ = ["agreement_table", "gate_table", "noninferiority_table", "oracle_table", "print_report", "report_table"]
 
 
 def _pct(x: float, sign: bool = False) -> str:
@@ -98,6 +98,21 @@ def oracle_table(report: EvalReport) -> Table:
     return table
 
 
+def gate_table(report: EvalReport) -> Table:
+    """Per gated merge: the items the weighted panel decided alone, their accuracy, the tokens saved."""
+    title = "Gated merge: the panel decided alone where it was decisive"
+    table = _table(title, ("graph", "merge skipped", "panel right", "merged right", "tokens saved"))
+    for g in report.gates:
+        table.add_row(
+            g.target,
+            f"{g.panel_decided}/{g.items}",
+            f"{g.panel_accuracy.k}/{g.panel_accuracy.n}",
+            f"{g.merge_accuracy.k}/{g.merge_accuracy.n}",
+            f"{g.tokens_saved:,.0f}",
+        )
+    return table
+
+
 def agreement_table(report: EvalReport) -> Table:
     """Every pair of agents: how alike their mistakes are (single:* systems)."""
     table = _table("Agents' mistakes alike? (single:*)", ("agents", "items", "both wrong", "error corr.", "κ (95% CI)"))
@@ -116,6 +131,7 @@ def print_report(report: EvalReport) -> None:
     for table, rows in (
         (noninferiority_table(report), report.noninferiority),
         (oracle_table(report), report.audits),
+        (gate_table(report), report.gates),
         (agreement_table(report), report.agreement),
     ):
         if rows:
