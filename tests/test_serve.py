@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -280,3 +281,62 @@ def test_the_readme_client_snippet_runs(served: Served, capsys: pytest.CaptureFi
     assert lines[0] == "['orch', 'vote', 'broken']" and lines[1] == "C) Carbon dioxide"
     assert lines[2] == "240" and lines[3].startswith("merge [('mid', 'C'), ('strong', 'C'), ('weak', 'A')] ")
     assert lines[4] == "C) Carbon dioxide True"
+
+
+def _pool_file(folder: Path, base_url: str) -> Path:
+    agents = "".join(f"  - {{id: {a}, model: m-{a}, base_url: '{base_url}'}}\n" for a in ("strong", "mid", "weak"))
+    path = folder / "pool.yaml"
+    path.write_text(f"agents:\n{agents}roles: {{merger: strong}}\n")
+    return path
+
+
+def _serve_runs() -> int:
+    experiment = MlflowClient().get_experiment_by_name("orch-serve")
+    return len(MlflowClient().search_runs([experiment.experiment_id])) if experiment else 0
+
+
+def test_answering_in_python_without_tracking(tmp_path: Path) -> None:
+    import asyncio
+
+    import orch
+
+    runs_before = _serve_runs()
+    with (
+        fake_openai(answer) as upstream,
+        orch.answering(["orch", "vote"], pool=_pool_file(tmp_path, upstream["base_url"]), track=False) as served,
+    ):
+
+        async def both() -> list[Any]:
+            item = orch.make_item("What is the capital of France?", ["Berlin", "Madrid", "Paris", "Rome"])
+            return await asyncio.gather(served["orch"].answer(item), served["vote"].answer(item))
+
+        answers = asyncio.run(both())
+    assert [(a.result.graph, a.result.answer, a.run_id) for a in answers] == [("orch", "C", None), ("vote", "C", None)]
+    assert _serve_runs() == runs_before
+
+
+def test_a_routed_graph_goes_on_after_a_request_that_was_cancelled(tmp_path: Path) -> None:
+    """Routing is prequential in arrival order: request i waits for those before it to be reported,
+    so one cut off mid-flight (a client that gave up) must not hold up the next."""
+    import asyncio
+
+    import orch
+
+    def slow(model: str, enum: list[str]) -> str:
+        time.sleep(0.3)
+        return answer(model, enum)
+
+    with (
+        fake_openai(slow) as upstream,
+        orch.answering("orch-ema", pool=_pool_file(tmp_path, upstream["base_url"]), track=False) as served,
+    ):
+
+        async def cut_then_ask() -> Any:
+            first = orch.make_item("First?", ["x", "y", "z"])
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(served["orch-ema"].answer(first), 0.1)
+            second = orch.make_item("Second?", ["x", "y", "z"])
+            return await asyncio.wait_for(served["orch-ema"].answer(second), 30)
+
+        later = asyncio.run(cut_then_ask())
+    assert later.result.status == "ok" and later.result.routing is not None

@@ -78,9 +78,15 @@ class Answerer:
         item's run ends FAILED). Raises what the graph raises (`OrchError` for a backend that failed
         beyond its calls, such as a local server that died)."""
         async with self._slots:
-            if self.tracking is None:
-                return Answer(await self.runner.ainvoke(item), None)
-            return await self._tracked(item, self.tracking)
+            try:
+                if self.tracking is None:
+                    return Answer(await self.runner.ainvoke(item), None)
+                return await self._tracked(item, self.tracking)
+            finally:
+                # A routed graph routes request i once those before it are reported: one that failed
+                # or was cancelled must count too (as no feedback), or every later request would wait.
+                if (router := self.runner.context.router) is not None:
+                    router.report(item.id, [])
 
     async def _tracked(self, item: Item, settings: MlflowSettings) -> Answer:
         from orch.app.recording import log_answer, run_params
