@@ -340,3 +340,11 @@ def test_a_routed_graph_goes_on_after_a_request_that_was_cancelled(tmp_path: Pat
 
         later = asyncio.run(cut_then_ask())
     assert later.result.status == "ok" and later.result.routing is not None
+
+
+def test_a_body_too_large_or_not_json_is_refused(served: Served) -> None:
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    big = httpx.post(f"{served.url}/chat/completions", content=b"x" * 1_000_001, headers=headers)
+    assert big.status_code == 413 and "larger than 1,000,000 bytes" in big.json()["error"]["message"]
+    broken = httpx.post(f"{served.url}/chat/completions", content=b"{not json", headers=headers)
+    assert broken.status_code == 400 and broken.json()["error"]["message"].startswith("the request body is not JSON")

@@ -132,13 +132,13 @@ def start_answerers(
     first = sessions[0]
     agents = sorted({agent for s in sessions for agent in s.agents})
     slots = asyncio.Semaphore(max(1, concurrency))
-    if tracking is not None:
-        from orch.tracking import Tracker
-        from orch.tracking.runs import prepare_experiment
-
-        prepare_experiment(tracking, Tracker(tracking).experiment_name("serve"))
     with ExitStack() as stack:
         pool = stack.enter_context(AgentPool.start(first.pool_config, agents, source=first.pool_source))
+        if tracking is not None:  # now, not at the first request (seconds on a fresh store)
+            from orch.tracking import Tracker
+            from orch.tracking.runs import prepare_experiment
+
+            prepare_experiment(tracking, Tracker(tracking).experiment_name("serve"))
         answerers = {}
         for session in sessions:
             runner = stack.enter_context(session.start(pool, router=RouterOptions(router_id=router)))

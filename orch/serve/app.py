@@ -61,9 +61,15 @@ def _guarded(handler: Handler, api_key: str | None) -> Handler:
 
 
 async def _json_body(request: Request) -> object:
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-        raise RequestError(f"the request body is larger than {MAX_BODY_BYTES:,} bytes", status=413)
-    raw = await request.body()
+    too_large = RequestError(f"the request body is larger than {MAX_BODY_BYTES:,} bytes", status=413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    raw = bytearray()
+    async for chunk in request.stream():  # a body sent without its length is cut off as well
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise too_large
     try:
         return json.loads(raw)
     except ValueError as exc:
