@@ -138,7 +138,9 @@ def item_of(request: ChatRequest) -> Item:
         return make_item(question, options or None)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise RequestError(f"{param}: {first['msg'].removeprefix('Value error, ')}", param) from None
+        field = ".".join(str(part) for part in first["loc"] if part != "options")  # an option's index, or nothing
+        where = f"{param}.options[{field}]" if "options" in first["loc"] else f"{param}.{field}" if field else param
+        raise RequestError(f"{where}: {first['msg'].removeprefix('Value error, ')}", param) from None
 
 
 def _content(item: Item, answer: str) -> str:
