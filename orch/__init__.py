@@ -40,6 +40,7 @@ __all__ = [
     "RunOutcome",
     "Session",
     "SpecError",
+    "answering",
     "ask",
     "evaluate",
     "give_feedback",
@@ -73,6 +74,7 @@ _WHERE = {
     "give_feedback": "orch.app.feedback",
     "AskOutcome": "orch.api",
     "RunOutcome": "orch.api",
+    "answering": "orch.api",
     "ask": "orch.api",
     "make_item": "orch.api",
     "run": "orch.api",
@@ -103,7 +105,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from orch.api import AskOutcome, RunOutcome, ask, make_item, run
+    from orch.api import AskOutcome, RunOutcome, answering, ask, make_item, run
     from orch.app.feedback import give_feedback
     from orch.app.session import RouterOptions, Session
     from orch.backends.pool import AgentPool

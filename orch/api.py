@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,13 +19,14 @@ from orch.mlflow_config import load_mlflow_settings
 from orch.tracking.preflight import check_tracking_store
 
 if TYPE_CHECKING:
+    from orch.app.answerer import Answerer
     from orch.app.runner import GraphRunner
     from orch.nodes.budgets import BudgetStop, RunBudget
     from orch.records import ItemResult
     from orch.summary import Results, RunSummary
     from orch.tracking import Tracker
 
-__all__ = ["AskOutcome", "RunOutcome", "ask", "make_item", "run"]
+__all__ = ["AskOutcome", "RunOutcome", "answering", "ask", "make_item", "run"]
 
 GraphRef = str | Path | Graph
 PoolRef = PoolConfig | Path | str | None
@@ -198,3 +200,39 @@ def run(
         budget=budget,
     )
     return RunOutcome(Results(results), summary, run_id, tracker.tracking_uri, budget.stop())
+
+
+@contextmanager
+def answering(
+    graphs: GraphRef | Sequence[GraphRef] = "orch",
+    *,
+    pool: PoolRef = None,
+    router: str = "default",
+    track: bool = True,
+    concurrency: int = 8,
+) -> Iterator[dict[str, Answerer]]:
+    """Start the graphs' agents once and answer items as they come (what `orch serve` runs on):
+    graph name → `Answerer`, whose `await answerer.answer(item)` may run for many items at once.
+
+    Each answer is logged as one MLflow run like `ask` (experiment `orch-serve`; no graph pictures),
+    unless `track` is False. Everything is checked (graphs, pool, keys, tracking store) before any
+    agent starts.
+
+    Args:
+        concurrency: items in flight across all the graphs; more wait their turn. Each backend still
+            caps its own calls (the pool's `remote_concurrency`, `local.concurrency`).
+    """
+    from orch.app.answerer import start_answerers
+
+    refs = [graphs] if isinstance(graphs, str | Path | Graph) else list(graphs)
+    first = Session(refs[0], pool)
+    sessions = [first] + [
+        Session(ref, first.pool_config, pool_source=first.pool_source, pool_hash=first.pool_hash) for ref in refs[1:]
+    ]
+    for session in sessions:
+        session.check_keys()
+    settings = load_mlflow_settings() if track else None
+    if settings is not None:
+        check_tracking_store(settings)
+    with start_answerers(sessions, router=router, tracking=settings, concurrency=concurrency) as answerers:
+        yield answerers

@@ -27,8 +27,10 @@ class ExperimentNames(BaseModel):
     ask: str = "orch-ask"
     run: str = "orch-{benchmark}"
     eval: str = "orch-eval-{benchmark}"
+    serve: str = "orch-serve"
+    """`orch serve`: one run per answered request."""
 
-    @field_validator("ask", "run", "eval")
+    @field_validator("ask", "run", "eval", "serve")
     @classmethod
     def _placeholders(cls, value: str) -> str:
         try:

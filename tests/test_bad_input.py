@@ -50,11 +50,12 @@ class Case:
 def graph_case(
     case_id: str, body: str | bytes, expect: str, command: str = "show", files: dict[str, str] | None = None
 ) -> Case:
-    """A bad spec `bad.yaml`, given to `orch graph show`, `orch ask --graph` or `orch run --graph`."""
+    """A bad spec `bad.yaml`, given to `orch graph show`, or to `--graph` of `orch ask`, `orch run` or `orch serve`."""
     args = {
         "show": ("graph", "show", "bad.yaml"),
         "ask": (*ASK, "--graph", "bad.yaml", "--config", "pool.yaml"),
         "run": ("run", "--graph", "bad.yaml", "--limit", "1", "--config", "pool.yaml"),
+        "serve": ("serve", "--graph", "bad.yaml", "--port", "0", "--config", "pool.yaml"),
     }[command]
     return Case(case_id, args, expect, {"bad.yaml": body, **(files or {})})
 
@@ -121,6 +122,12 @@ CASES = [
     graph_case("spec-type-relative", spec("  m: {type: '.x:Foo'}", M_END), "nodes.m.type: node type '.x:Foo' is not a dotted path"),
     graph_case("spec-type-module-raises", spec("  m: {type: 'boom_mod:Thing'}", M_END), "nodes.m.type: cannot import node type 'boom_mod:Thing': RuntimeError: kaboom", "ask", {"boom_mod.py": "raise RuntimeError('kaboom')\n"}),
     graph_case("spec-type-not-a-node", spec("  m: {type: 'plain_mod:Thing'}", M_END), "nodes.m.type: 'plain_mod:Thing' is not a subclass of orch.nodes.Node", "show", {"plain_mod.py": "class Thing:\n    pass\n"}),
+    # -- `orch serve`: refused before anything listens or starts ---------------------------------
+    Case("serve-off-loopback-without-key", ("serve", "--host", "0.0.0.0", "--config", "pool.yaml"), "--host 0.0.0.0 is reachable from other machines: set an API key for the server (--api-key KEY or ORCH_SERVE_API_KEY)"),
+    Case("serve-unknown-graph", ("serve", "-g", "orhc", "--port", "0", "--config", "pool.yaml"), "orhc: no such graph. Did you mean 'orch'?"),
+    Case("serve-graph-twice", ("serve", "-g", "vote", "-g", "vote", "--port", "0", "--config", "pool.yaml"), "--graph: graph 'vote' is given twice"),
+    Case("serve-two-routed-graphs", ("serve", "-g", "orch-ema", "-g", "orch-paper-ema", "--port", "0", "--config", "pool.yaml"), "are all routed: serve one routed graph per process"),
+    graph_case("serve-bad-spec", spec("  m: {type: marge}", M_END), "nodes.m.type: unknown node type 'marge'. Did you mean 'merge'?", "serve"),
     # -- pool configs: `orch ask --config` -----------------------------------------------------
     pool_case("pool-no-agents", "agents: []\n", "bad-pool.yaml: agents: Tuple should have at least 1 item"),
     pool_case("pool-duplicate-id", "agents: [{id: a, model: m, local: x}, {id: a, model: n, local: y}]\n", "bad-pool.yaml: agents: duplicate agent id 'a'"),

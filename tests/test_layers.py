@@ -28,6 +28,7 @@ LAYERS = [  # (layer, module prefixes), bottom first
     ("app", ("orch.app",)),
     ("eval", ("orch.eval",)),
     ("api", ("orch.api",)),
+    ("serve", ("orch.serve",)),
     ("cli", ("orch.cli", "orch.__main__")),
 ]
 ALLOWED = {
@@ -40,7 +41,8 @@ ALLOWED = {
     "app": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app"},
     "eval": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval"},
     "api": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api"},
-    "cli": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api", "cli"},
+    "serve": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api", "serve"},
+    "cli": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api", "serve", "cli"},
 }
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from orch.routers.state import RouterState
     from orch.tracking import Tracker
 
-__all__ = ["log_graph", "log_results", "log_setup", "router_metrics", "run_params"]
+__all__ = ["log_answer", "log_graph", "log_results", "log_setup", "router_metrics", "run_params"]
 
 
 def run_params(session: Session, **extra: object) -> dict[str, object]:
@@ -89,6 +89,22 @@ def log_results(tracker: Tracker, results: Sequence[ItemResult], **metrics: floa
     if routed:
         mergers = Counter(r.merger for r in routed)
         tracker.set_tags({"orch.routed_mergers": ", ".join(f"{a} ×{n}" for a, n in sorted(mergers.items()))})
+    return summary
+
+
+def log_answer(tracker: Tracker, result: ItemResult) -> RunSummary:
+    """A served answer's run (one item): `log_results`'s metrics in one batch, `results.jsonl` and
+    `summary.json`; no item table, which for one item costs more than the answer (the trace and
+    `results.jsonl` hold the same)."""
+    summary = summarize([result])
+    metrics = dict(summary.metrics())
+    for agent in summary.agents:
+        metrics.update({f"agent.{agent.agent}.path.{path}": count for path, count in agent.paths.items()})
+    tracker.log_metrics(metrics)
+    tracker.log_text(result.model_dump_json() + "\n", "results.jsonl")
+    tracker.log_text(summary.model_dump_json(indent=2), "summary.json")
+    if result.routing is not None:
+        tracker.set_tags({"orch.routed_mergers": f"{result.routing.merger} ×1"})
     return summary
 
 

@@ -14,6 +14,7 @@ from orch.cli.models import models_app
 from orch.cli.profile import profile_app
 from orch.cli.router import feedback, router_app
 from orch.cli.run import run
+from orch.cli.serve import serve
 from orch.cli.ui import ui
 from orch.errors import OrchError
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.command()(ask)
 app.command()(run)
+app.command()(serve)
 app.command()(ui)
 app.add_typer(eval_app, name="eval")
 app.command()(feedback)

@@ -22,7 +22,7 @@ from orch.mlflow_config import MlflowSettings
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["RunThread", "configure_tracking", "lazy_mlflow", "open_run"]
+__all__ = ["RunThread", "configure_tracking", "lazy_mlflow", "open_run", "prepare_experiment"]
 
 
 def lazy_mlflow() -> ModuleType:
@@ -55,6 +55,19 @@ def _experiment_id(client: MlflowClient, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def _client(settings: MlflowSettings, experiment: str) -> tuple[MlflowClient, str]:
+    uri = configure_tracking(settings)
+    with sqlite_lock(uri):  # two processes creating a fresh store would race its migrations
+        client = lazy_mlflow().MlflowClient()  # (which creating a client runs)
+        return client, _experiment_id(client, experiment)
+
+
+def prepare_experiment(settings: MlflowSettings, experiment: str) -> str:
+    """Import MLflow, create the store and the experiment now, and return its id: a server does
+    this at start, so that its first request does not wait for it (seconds on a fresh store)."""
+    return _client(settings, experiment)[1]
+
+
 def open_run(
     settings: MlflowSettings,
     experiment: str,
@@ -69,10 +82,7 @@ def open_run(
     from mlflow.tracking.context import registry as context_registry
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    uri = configure_tracking(settings)
-    with sqlite_lock(uri):  # two processes creating a fresh store would race its migrations
-        client = lazy_mlflow().MlflowClient()  # (which creating a client runs)
-        experiment_id = _experiment_id(client, experiment)
+    client, experiment_id = _client(settings, experiment)
     if run_id is not None:
         client.update_run(run_id, status="RUNNING")
         return run_id, experiment_id

@@ -24,7 +24,7 @@ from orch.items import Item
 from orch.mlflow_config import MlflowSettings, load_mlflow_settings
 from orch.tracking.item_trace import record_item
 from orch.tracking.runs import RunThread, configure_tracking, lazy_mlflow, open_run
-from orch.tracking.writer import TraceJob, TraceWriter
+from orch.tracking.writer import TraceJob, TraceWriter, store_trace
 
 __all__ = ["Tracker", "configure_tracking", "metric_key"]
 
@@ -40,10 +40,17 @@ def metric_key(*parts: str) -> str:
 
 
 class Tracker:
-    """One MLflow run: params, metrics, the per-item table, artifacts and per-item traces."""
+    """One MLflow run: params, metrics, the per-item table, artifacts and per-item traces.
 
-    def __init__(self, settings: MlflowSettings | None = None) -> None:
+    Args:
+        inline_traces: store each trace on the run's own MLflow thread rather than in a writer
+            process: for runs of one item (`orch serve`: one run per request), where starting a
+            process per run would cost more than the trace does.
+    """
+
+    def __init__(self, settings: MlflowSettings | None = None, *, inline_traces: bool = False) -> None:
         self.settings = settings or load_mlflow_settings()
+        self.inline_traces = inline_traces
         self._run: RunThread | None = None
         """Opens the run and does its MLflow work off the event loop (see `orch.tracking.runs`)."""
         self._writer: TraceWriter | None = None
@@ -251,10 +258,27 @@ class Tracker:
         if not self.settings.tracing.traces(item.id):
             yield None
             return
+        if self.inline_traces:
+            with record_item(item, attributes, self._store_inline) as finish:
+                yield finish
+            return
         if self._writer is None:  # started by the first traced item: its MLflow import overlaps the calls
             self._writer = TraceWriter(self._trace_location)
         with record_item(item, attributes, self._submit_trace) as finish:
             yield finish
+
+    def _store_inline(self, job: TraceJob) -> None:
+        """Stored in order with the run's other work, before the run ends (a failure warns, or
+        raises when strict)."""
+
+        def store() -> None:
+            uri, run_id, experiment_id = self._trace_location()
+            for error in (
+                self._best_effort("store the trace", lambda: store_trace(uri, job, run_id, experiment_id)) or []
+            ):
+                self._warn_or_raise(f"MLflow: a trace was not stored: {error}", False)
+
+        self.in_background(store)
 
     def _submit_trace(self, job: TraceJob) -> None:
         assert self._writer is not None

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from orch.spans import SpanRecord
 
-__all__ = ["TraceJob", "TraceWriter"]
+__all__ = ["TraceJob", "TraceWriter", "store_trace"]
 
 _FLUSH_TIMEOUT_S = 600.0
 _BATCH = 64
@@ -176,6 +176,15 @@ def _store(client: Any, batch: TraceBatch) -> tuple[int, list[str]]:
     except Exception as exc:
         return 0, [*errors, f"spans: {type(exc).__name__}: {exc}"[:300]]
     return len(started), errors
+
+
+def store_trace(tracking_uri: str, job: TraceJob, run_id: str, experiment_id: str) -> list[str]:
+    """Store one trace in this process, now: for a run of one item (a served request), where
+    starting a writer process would cost more than the trace. What went wrong, if anything."""
+    from mlflow.tracing.client import TracingClient
+
+    _, errors = _store(TracingClient(tracking_uri), TraceBatch(run_id, experiment_id, [job]))
+    return errors
 
 
 def serve(jobs: BinaryIO, tracking_uri: str) -> None:
