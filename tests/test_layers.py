@@ -89,3 +89,13 @@ def test_only_the_tracking_package_imports_mlflow() -> None:
 
 def test_the_layer_map_covers_every_module() -> None:
     assert {layer_of(m) for m in modules()} <= set(ALLOWED)
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    """setuptools installs only the listed packages: a folder left out works editable and breaks a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"orch"} | {f"orch.{p.parent.name}" for p in (ROOT / "orch").glob("*/__init__.py")}
+    found |= {FOLDERS[p.parent.name] for p in ROOT.glob("*/__init__.py") if p.parent.name in FOLDERS}
+    assert found - {"orch.tests"} <= listed, sorted(found - listed)
