@@ -53,26 +53,29 @@ def reliabilities(results: Sequence[ItemResult]) -> dict[str, AgentReliability]:
     }
 
 
-def fit_profile(name: str, run_id: str, systems: Sequence[str] = ("orch",)) -> ReliabilityProfile:
-    """Write the next version of profile `name` from `systems` of the evaluation `run_id`; a witness
-    measured in several of them keeps the first system's figures.
+def fit_profile(name: str, run_ids: str | Sequence[str], systems: Sequence[str] = ("orch",)) -> ReliabilityProfile:
+    """Write the next version of profile `name` from `systems` of the evaluations `run_ids` (each
+    system in the first evaluation that has it); a witness measured twice keeps the first figures.
 
     Raises:
-        OrchError: the run is not an evaluation, has no such system, or it answered nothing.
+        OrchError: a run is not an evaluation, a system is in none of them, or nothing was answered.
     """
-    logged = {s.name: s for s in load_systems(run_id)}
+    runs = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    logged = [(run, {s.name: s for s in load_systems(run)}) for run in runs]
     agents: dict[str, AgentReliability] = {}
-    counts = []
+    sources, items, dataset = [], 0, ""
     for system in systems:
-        if system not in logged:
-            raise OrchError(f"evaluation {run_id} has no system {system!r}; it has {sorted(logged)}")
-        results = list(logged[system].results)
-        counts.append(len(results))
+        found = next(((run, by_name[system]) for run, by_name in logged if system in by_name), None)
+        if found is None:
+            have = sorted({n for _, by_name in logged for n in by_name})
+            raise OrchError(f"evaluation {', '.join(runs)} has no system {system!r}; it has {have}")
+        run, logged_system = found
+        results = list(logged_system.results)
+        items, sources = max(items, len(results)), [*sources, f"{system}@{run}"]
+        dataset = dataset or (results[0].item.id.split("/")[0] if results else "")
         for witness, reliability in reliabilities(results).items():
             agents.setdefault(witness, reliability)
     if not agents:
-        raise OrchError(f"evaluation {run_id}, systems {', '.join(systems)}: no answers to measure")
-    first = next(iter(logged[systems[0]].results), None)
-    dataset = first.item.id.split("/")[0] if first else ""
-    source = {"evaluation": run_id, "system": ",".join(systems), "items": str(max(counts)), "dataset": dataset}
+        raise OrchError(f"evaluation {', '.join(runs)}, systems {', '.join(systems)}: no answers to measure")
+    source = {"evaluation": ",".join(runs), "system": ",".join(sources), "items": str(items), "dataset": dataset}
     return save_profile(name, source, dict(sorted(agents.items())))

@@ -5,6 +5,7 @@ A profile holds each agent's accuracy (the share of its answers that were right)
 distribution over option positions (its position prior, measured without gold labels), keyed by
 the number of options. `orch profile fit` writes one from a finished evaluation; the `weigh` node
 reads it by name (the newest version, or `name@vN`) or by path, and records which version decided.
+Profiles you fit come first; orch ships the ones its default graphs need (`shipped_profiles/`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orch.errors import ConfigError
 from orch.settings import get_settings
 
-__all__ = ["AgentReliability", "ReliabilityProfile", "load_profile", "profiles_dir", "save_profile"]
+__all__ = ["SHIPPED_DIR", "AgentReliability", "ReliabilityProfile", "load_profile", "profiles_dir", "save_profile"]
 
 
 class AgentReliability(BaseModel):
@@ -53,19 +54,27 @@ class ReliabilityProfile(BaseModel):
         return f"{self.name}@v{self.version} ({self.profile_hash})"
 
 
+SHIPPED_DIR = Path(__file__).parent / "shipped_profiles"
+"""Profiles measured for the embedded pool and shipped with orch (the default graph's `mmlu-dev`)."""
+
+
 def profiles_dir() -> Path:
     return get_settings().state_dir / "profiles"
 
 
-def _versions(name: str) -> list[Path]:
-    folder = profiles_dir() / name
-    found = [(int(p.stem[1:]), p) for p in folder.glob("v*.json") if p.stem[1:].isdigit()]
+def _versions(name: str, folder: Path | None = None) -> list[Path]:
+    found = [(int(p.stem[1:]), p) for p in ((folder or profiles_dir()) / name).glob("v*.json") if p.stem[1:].isdigit()]
     return [p for _, p in sorted(found)]
 
 
+def _version_number(path: Path) -> int:
+    return int(path.stem[1:])
+
+
 def save_profile(name: str, source: dict[str, str], agents: dict[str, AgentReliability]) -> ReliabilityProfile:
-    """Write the next version of profile `name` (earlier versions stay: runs name the one they used)."""
-    version = len(_versions(name)) + 1
+    """Write the next version of profile `name` (earlier versions stay: runs name the one they used);
+    numbers continue after a shipped profile's, so `name@vN` never means two things."""
+    version = max(map(_version_number, _versions(name) + _versions(name, SHIPPED_DIR)), default=0) + 1
     created = datetime.now(UTC).isoformat(timespec="seconds")
     profile = ReliabilityProfile(name=name, version=version, created_at=created, source=source, agents=agents)
     path = profiles_dir() / name / f"v{version}.json"
@@ -87,8 +96,10 @@ def load_profile(ref: str, *, field: str = "profile") -> ReliabilityProfile:
         path = Path(ref)
     elif version:
         path = profiles_dir() / name / f"{version}.json"
+        if not path.is_file() and (SHIPPED_DIR / name / f"{version}.json").is_file():
+            path = SHIPPED_DIR / name / f"{version}.json"
     else:
-        versions = _versions(name)
+        versions = _versions(name) or _versions(name, SHIPPED_DIR)  # yours first, then orch's own
         if not versions:
             raise ConfigError(
                 "graph", field, f"no reliability profile {ref!r} in {profiles_dir()}: `orch profile fit {name} …`"

@@ -411,3 +411,24 @@ def test_failed_calls_are_failures_not_answers_and_a_rerun_retries_only_them(tmp
         assert second.record.status == "finished"
         assert client.get_run(second.record.parent_run_id).info.status == "FINISHED"
         assert store._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # answered since
+
+
+def test_a_profile_is_fitted_from_analyses_and_direct_answers_of_several_systems(setup: dict[str, Any]) -> None:
+    from orch.errors import OrchError
+    from orch.eval.profile_fit import fit_profile
+
+    outcome = evaluate(request(setup, systems="vote,orch"), pool=setup["pool"])
+    run_id = outcome.record.parent_run_id
+    profile = fit_profile("dev", [run_id], ("orch", "vote"))
+    # strong always answers B (right on the 4 odd items), mid A (never), weak C (the 4 even ones)
+    assert {w: (r.accuracy, r.answered) for w, r in profile.agents.items()} == {
+        "mid": (0.0, 8),
+        "mid/direct": (0.0, 8),
+        "strong": (0.5, 8),
+        "strong/direct": (0.5, 8),
+        "weak": (0.5, 8),
+        "weak/direct": (0.5, 8),
+    }
+    assert profile.source["system"] == f"orch@{run_id},vote@{run_id}" and profile.version == 1
+    with pytest.raises(OrchError, match="has no system 'single:strong'"):
+        fit_profile("dev", [run_id], ("single:strong",))

@@ -21,7 +21,9 @@ NameArg = Annotated[str, typer.Argument(help="Profile name (the `profile:` of a 
 @profile_app.command("fit")
 def fit(
     name: NameArg,
-    run_id: Annotated[str, typer.Option("--eval", help="Run id of a finished evaluation (orch eval list).")],
+    run_id: Annotated[
+        list[str], typer.Option("--eval", help="Run id of a finished evaluation (orch eval list); repeatable.")
+    ],
     system: Annotated[
         list[str] | None,
         typer.Option(help="A system whose answers are measured (repeat: `--system orch --system vote`)."),
