@@ -28,6 +28,7 @@ LAYERS = [  # (layer, module prefixes), bottom first
     ("app", ("orch.app",)),
     ("eval", ("orch.eval",)),
     ("api", ("orch.api",)),
+    ("serving", ("orch.serving",)),
     ("cli", ("orch.cli", "orch.__main__")),
 ]
 ALLOWED = {
@@ -40,7 +41,8 @@ ALLOWED = {
     "app": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app"},
     "eval": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval"},
     "api": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api"},
-    "cli": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api", "cli"},
+    "serving": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api", "serving"},
+    "cli": {"records", "backends", "tracking", "nodes", "routers", "graphs", "app", "eval", "api", "serving", "cli"},
 }
 
 
