@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -169,3 +170,18 @@ def test_a_thread_answers_one_item(server: dict[str, Any]) -> None:
     thread, _ = _answer(server, "single", ITEM)
     again = get_sync_client(url=server["url"]).runs.wait(thread, "single", input=ITEM, raise_error=False)
     assert "start a new thread per item" in again["__error__"]["message"]
+
+
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text.split("## Serve a graph with LangGraph's server", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readmes_examples_answer_an_item(server: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    section = _readme_section().replace("http://127.0.0.1:2024", server["url"])
+    url, payload = re.search(r"curl -s (\S+) -H '[^']*' -d '(.*)'", section).groups()
+    out = httpx.post(url, json=json.loads(payload), timeout=60).raise_for_status().json()
+    assert (out["answer"], out["correct"], out["status"]) == ("C", True, "ok")
+    [snippet] = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    exec(compile(snippet, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["[('mid', 'C'), ('strong', 'C'), ('weak', 'A')]", "C ok merge"]
