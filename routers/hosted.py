@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from orch.errors import ConfigError
 from orch.items import Item
 from orch.records import Observation, RoutingDecision
 from orch.routers.policy import RouterPolicy
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
 
 __all__ = ["HostedRouter"]
+
+_FIX = 'name another router in the run\'s context, e.g. {"router": "fresh"}'
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -63,8 +66,16 @@ class HostedRouter:
         self.repo = RouterRepo(store, _in_process_lock, url="langgraph-store")
 
     async def route(self, item: Item) -> RoutingDecision:
-        """Rank on the current version; the item's position is the number of updates before it."""
-        current = await asyncio.to_thread(self.repo.current_under, self.router_id, self.policy)
+        """Rank on the current version; the item's position is the number of updates before it.
+
+        Raises:
+            ValueError: the stored state was built under another policy: one line, as a `ValueError`
+                because LangGraph's server shows the caller its message and hides other errors'.
+        """
+        try:
+            current = await asyncio.to_thread(self.repo.current_under, self.router_id, self.policy, _FIX)
+        except ConfigError as error:
+            raise ValueError(str(error)) from error
         state = current.state if current is not None else RouterState.fresh(self.policy)
         return decide(state, self.policy, self.agents, item.category, router_id=self.router_id, index=state.version)
 

@@ -76,8 +76,11 @@ class RouterRepo:
         pointer = self.store.get((*_ROOT, router_id), "current")
         return None if pointer is None else self.get(router_id, int(pointer.value["version"]))
 
-    def current_under(self, router_id: str, policy: RouterPolicy) -> RouterVersion | None:
+    def current_under(self, router_id: str, policy: RouterPolicy, fix: str | None = None) -> RouterVersion | None:
         """The current version, refused when it was built under another policy (never reused silently).
+
+        Args:
+            fix: what the error tells you to do (default: reset the router or choose another `--router`).
 
         Raises:
             ConfigError: the router's state was built with a different policy.
@@ -88,8 +91,8 @@ class RouterRepo:
                 "router",
                 router_id,
                 f"its state (version {current.version}) was built with policy "
-                f"{current.policy_hash}, the graph's is {policy.policy_hash}; `orch router reset {router_id}` "
-                "or choose another --router",
+                f"{current.policy_hash}, the graph's is {policy.policy_hash}; "
+                f"{fix or f'`orch router reset {router_id}` or choose another --router'}",
             )
         return current
 

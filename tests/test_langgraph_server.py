@@ -20,6 +20,8 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from orch.graphs import builtin_graphs
+from orch.routers.state import RouterState
+from orch.routers.store import RouterVersion
 from tests.fake_openai import fake_openai
 
 ROOT = Path(__file__).parent.parent
@@ -144,6 +146,19 @@ def test_a_routed_graph_keeps_its_router_in_the_servers_store(server: dict[str, 
     assert current["value"]["version"] == 2
     _, named = _answer(server, "orch-ema", {**ITEM, "id": "q3"}, context={"router": "team-a"})
     assert named["routing"]["router_id"] == "team-a" and named["routing"]["state_version"] == 0
+
+
+def test_a_stored_router_built_under_another_policy_is_refused(server: dict[str, Any]) -> None:
+    stale = RouterState(policy_hash="another", version=1)
+    hashes = {"state_hash": stale.state_hash, "policy_hash": "another"}
+    record = RouterVersion(router_id="stale", version=1, reason="", created=0, state=stale, **hashes)
+    store = get_sync_client(url=server["url"]).store
+    store.put_item(("orch", "router", "stale", "versions"), "000000001", record.model_dump(mode="json"))
+    store.put_item(("orch", "router", "stale"), "current", {"version": 1, "state_hash": stale.state_hash})
+    _, out = _answer(server, "orch-ema", ITEM, context={"router": "stale"})
+    assert out["__error__"]["error"] == "ValueError"
+    assert out["__error__"]["message"].startswith("router: stale: its state (version 1) was built with policy another")
+    assert out["__error__"]["message"].endswith('name another router in the run\'s context, e.g. {"router": "fresh"}')
 
 
 def test_a_users_spec_is_served_beside_the_shipped_graphs(server: dict[str, Any]) -> None:
