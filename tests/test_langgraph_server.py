@@ -181,6 +181,12 @@ def test_bad_input_is_one_line_naming_the_field(server: dict[str, Any], item: di
     assert "\n" not in out["__error__"]["message"]
 
 
+def test_a_run_streams_each_nodes_update(server: dict[str, Any]) -> None:
+    parts = get_sync_client(url=server["url"]).runs.stream(None, "vote", input=ITEM, stream_mode="updates")
+    nodes = [node for part in parts if part.event == "updates" for node in part.data]
+    assert nodes == ["intake", "answer", "answer", "answer", "vote", "outcome"]
+
+
 def test_a_thread_answers_one_item(server: dict[str, Any]) -> None:
     thread, _ = _answer(server, "single", ITEM)
     again = get_sync_client(url=server["url"]).runs.wait(thread, "single", input=ITEM, raise_error=False)

@@ -75,6 +75,8 @@ class ServedContext(TypedDict, total=False):
 
 
 class _ServedState(OrchState, total=False):
+    """The orch state, plus when `intake` read the item (the result's wall time, review included)."""
+
     started_at: float
 
 
