@@ -127,14 +127,34 @@ class Graph:
     # -- LangGraph ---------------------------------------------------------------------------
     def state_graph(self, cast: Cast | None = None) -> StateGraph:
         """A `StateGraph` over `OrchState`; with `cast`, node metadata names the agents."""
-        from langgraph.graph import END as LG_END
-        from langgraph.graph import START as LG_START
         from langgraph.graph import StateGraph
 
-        terminals = {START: LG_START, END: LG_END}
-        builder = StateGraph(OrchState, context_schema=RunContext)
+        return self.add_to(StateGraph(OrchState, context_schema=RunContext), cast)
+
+    def add_to(
+        self,
+        builder: StateGraph,
+        cast: Cast | None = None,
+        *,
+        after: str = START,
+        before: str = END,
+        context: RunContext | None = None,
+    ) -> StateGraph:
+        """Add this graph's nodes and edges to `builder`, between a host's own nodes; returns `builder`.
+
+        Args:
+            after, before: the builder's nodes this graph's `START` and `END` edges attach to
+                (default: the builder's own START and END).
+            context: a run context every node and fan-out gets in place of the invocation's, for a
+                host whose runs carry JSON context only (LangGraph's server, see `orch.serve`).
+        """
+        from langgraph.graph import END as LG_END
+        from langgraph.graph import START as LG_START
+
+        terminals = {START: LG_START if after == START else after, END: LG_END if before == END else before}
         for node_id, node in self.nodes.items():
-            builder.add_node(node_id, TracedNode(node), metadata=self._metadata(node_id, node, cast))
+            runs = TracedNode(node, context=context)
+            builder.add_node(node_id, runs, metadata=self._metadata(node_id, node, cast))
         incoming: dict[str, list[str]] = {}
         for src, dst in self.spec.edges:
             incoming.setdefault(dst, []).append(src)
@@ -142,7 +162,7 @@ class Graph:
             node_spec = self.spec.nodes.get(dst)
             first = terminals.get(sources[0], sources[0])
             if node_spec is not None and node_spec.fan_out is not None:
-                builder.add_conditional_edges(first, _sender(dst, node_spec), [dst])
+                builder.add_conditional_edges(first, _sender(dst, node_spec, context), [dst])
             elif len(sources) == 1:
                 builder.add_edge(first, terminals.get(dst, dst))
             else:  # a join: wait for every predecessor
@@ -177,8 +197,11 @@ class Graph:
         return f"Graph({self.name!r}, nodes={list(self.nodes)}, source={self.source!r})"
 
 
-def _sender(node_id: str, node_spec: NodeSpec) -> Callable[[Mapping, Runtime[RunContext]], list[Send]]:
-    """One `Send` per analyst: the panel (the router's or the context's), the tasks, or listed agents."""
+def _sender(
+    node_id: str, node_spec: NodeSpec, bound: RunContext | None = None
+) -> Callable[[Mapping, Runtime[RunContext]], list[Send]]:
+    """One `Send` per analyst: the panel (the router's or the context's), the tasks, or listed agents;
+    `bound` replaces the invocation's context (see `Graph.add_to`)."""
     # Module globals, not locals: LangGraph resolves `send`'s annotations in this module's namespace.
     global Runtime, Send
     from langgraph.runtime import Runtime
@@ -192,7 +215,7 @@ def _sender(node_id: str, node_spec: NodeSpec) -> Callable[[Mapping, Runtime[Run
             payloads = [Assignment(item=state["item"], roles=roles, **task) for task in state.get("tasks", [])]
         else:
             if fan_out == "panel":
-                context = runtime.context
+                context = bound or runtime.context
                 agents = context.panel_for(state) if isinstance(context, RunContext) else state.get("panel", [])
             else:
                 agents = fan_out

@@ -32,6 +32,10 @@ class Router(Protocol):
 
     def report(self, item_id: str, observations: Sequence[Observation]) -> None: ...
 
+    async def areport(self, item_id: str, observations: Sequence[Observation]) -> None:
+        """`report` from inside a run (the `feedback` node), where a store may only be reached asynchronously."""
+        ...
+
     def set_order(self, item_ids: Sequence[str]) -> None: ...
 
 

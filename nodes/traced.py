@@ -16,13 +16,21 @@ __all__ = ["TracedNode"]
 
 
 class TracedNode:
-    """Calls `node` as LangGraph would, inside a span named by the node id."""
+    """Calls `node` as LangGraph would, inside a span named by the node id.
 
-    def __init__(self, node: Node[Any]) -> None:
+    Args:
+        context: a run context that replaces the invocation's, for hosts whose runs carry JSON
+            context only (LangGraph's server): the agents are bound when the graph is built.
+    """
+
+    def __init__(self, node: Node[Any], *, context: RunContext | None = None) -> None:
         self.node = node
+        self.context = context
         self.__name__ = node.node_id  # LangGraph names a callable's run by it
 
     async def __call__(self, state: dict, runtime: Runtime[RunContext]) -> dict:
+        if self.context is not None:
+            runtime = runtime.override(context=self.context)
         if not spans.active():
             return await self.node(state, runtime)
         attributes = {"node_type": self.node.kind}

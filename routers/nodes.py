@@ -20,6 +20,7 @@ from orch.nodes.context import Router, RunContext
 from orch.nodes.direct import answer_directly
 from orch.nodes.state import analyses_of, item_of
 from orch.records import AgentOutput, FeedbackRecord, Observation
+from orch.routers.hosted import HostedRouter
 from orch.routers.policy import PRESETS, RouterPolicy, resolve_policy
 from orch.routers.service import RouterService
 
@@ -29,9 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["Feedback", "FeedbackConfig", "Route", "RouteConfig", "observations_from_outputs"]
 
 
-def _router(runtime: Runtime[RunContext], node_id: str) -> RouterService:
+def _router(runtime: Runtime[RunContext], node_id: str) -> RouterService | HostedRouter:
     router: Router | None = context_of(runtime, node_id).router
-    if not isinstance(router, RouterService):
+    if not isinstance(router, RouterService | HostedRouter):
         raise ConfigError(
             "graph",
             f"nodes.{node_id}",
@@ -137,7 +138,7 @@ class Feedback(Node[FeedbackConfig]):
         extra = list(await asyncio.gather(*calls))
         own = [] if source == "direct" else [o for o in analyses_of(state) if o.node != self.node_id]
         observations = observations_from_outputs(item, own + extra, _failed_decider(state))
-        router.report(item.id, observations)
+        await router.areport(item.id, observations)
         record = FeedbackRecord(
             source=source,
             extra_calls=sum(o.usage.calls for o in extra),

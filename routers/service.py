@@ -107,6 +107,10 @@ class RouterService:
             return
         asyncio.get_running_loop().create_task(self._notify(condition))
 
+    async def areport(self, item_id: str, observations: Sequence[Observation]) -> None:
+        """`report`, as the `feedback` node calls it (this router persists synchronously)."""
+        self.report(item_id, observations)
+
     @staticmethod
     async def _notify(condition: asyncio.Condition) -> None:
         async with condition:

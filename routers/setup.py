@@ -8,12 +8,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from orch.config import PoolConfig
-from orch.errors import ConfigError
 from orch.records import Observation
 from orch.routers.nodes import Route
 from orch.routers.policy import RouterPolicy
 from orch.routers.service import RouterService
-from orch.routers.state import RouterState, apply
+from orch.routers.state import RouterState, fold_once
 from orch.routers.store import RouterRepo
 
 __all__ = ["RouterSetup", "RouterUpdate", "fold_once", "open_router"]
@@ -76,15 +75,7 @@ def open_router(
     policy = node.config.policy
     agents = node.config.agents or pool.agent_ids
     with RouterRepo.open(store_url) as repo:
-        current = None if fresh else repo.current(router_id)
-        if current is not None and current.policy_hash != policy.policy_hash:
-            raise ConfigError(
-                "router",
-                router_id,
-                f"its state (version {current.version}) was built with policy "
-                f"{current.policy_hash}, the graph's is {policy.policy_hash}; `orch router reset {router_id}` "
-                "or choose another --router",
-            )
+        current = None if fresh else repo.current_under(router_id, policy)
         start = current.state if current is not None else RouterState.fresh(policy)
 
         def persist(index: int, state: RouterState, observations: list[Observation]) -> None:
@@ -99,17 +90,3 @@ def open_router(
         for item_id, observations in replayed:
             service.report(item_id, observations)
         yield RouterSetup(service, router_id, repo.url, start.version, start.state_hash, policy)
-
-
-def fold_once(
-    observations: list[Observation], policy: RouterPolicy, feedback_id: str
-) -> Callable[[RouterState | None], RouterState | None]:
-    """Fold into whatever the store holds now (another process may have updated it), once per id."""
-
-    def update(current: RouterState | None) -> RouterState | None:
-        base = current or RouterState.fresh(policy)
-        if feedback_id in base.applied:
-            return None
-        return apply(base, observations, policy, feedback_id=feedback_id)
-
-    return update

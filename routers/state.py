@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orch.records import Observation
 from orch.routers.policy import EmaPolicy, RouterPolicy
 
-__all__ = ["SIGNALS", "AgentStats", "Ema", "RouterState", "apply", "stats_for"]
+__all__ = ["SIGNALS", "AgentStats", "Ema", "RouterState", "apply", "fold_once", "stats_for"]
 
 SIGNALS = ("accuracy", "latency_ms", "cost", "stability")
 STATE_SCHEMA = 1
@@ -132,3 +132,17 @@ def apply(
             "version": state.version + 1,
         }
     )
+
+
+def fold_once(
+    observations: list[Observation], policy: RouterPolicy, feedback_id: str
+) -> Callable[[RouterState | None], RouterState | None]:
+    """Fold into whatever the store holds now (another process may have updated it), once per id."""
+
+    def update(current: RouterState | None) -> RouterState | None:
+        base = current or RouterState.fresh(policy)
+        if feedback_id in base.applied:
+            return None
+        return apply(base, observations, policy, feedback_id=feedback_id)
+
+    return update

@@ -27,6 +27,8 @@ from orch.settings import get_settings
 if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
 
+    from orch.routers.policy import RouterPolicy
+
 __all__ = ["RouterRepo", "RouterVersion", "default_store_url"]
 
 _ROOT = ("orch", "router")
@@ -73,6 +75,26 @@ class RouterRepo:
     def current(self, router_id: str) -> RouterVersion | None:
         pointer = self.store.get((*_ROOT, router_id), "current")
         return None if pointer is None else self.get(router_id, int(pointer.value["version"]))
+
+    def current_under(self, router_id: str, policy: RouterPolicy, fix: str | None = None) -> RouterVersion | None:
+        """The current version, refused when it was built under another policy (never reused silently).
+
+        Args:
+            fix: what the error tells you to do (default: reset the router or choose another `--router`).
+
+        Raises:
+            ConfigError: the router's state was built with a different policy.
+        """
+        current = self.current(router_id)
+        if current is not None and current.policy_hash != policy.policy_hash:
+            raise ConfigError(
+                "router",
+                router_id,
+                f"its state (version {current.version}) was built with policy "
+                f"{current.policy_hash}, the graph's is {policy.policy_hash}; "
+                f"{fix or f'`orch router reset {router_id}` or choose another --router'}",
+            )
+        return current
 
     def get(self, router_id: str, version: int) -> RouterVersion:
         item = self.store.get((*_ROOT, router_id, "versions"), f"{version:09d}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from orch.records import AgentOutput, Decision, Dispatch, FeedbackRecord, ItemRe
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
-__all__ = ["GraphRunner", "ItemContext"]
+__all__ = ["GraphRunner", "ItemContext", "item_result"]
 
 ItemContext = Callable[[Item], AbstractContextManager[Callable[[ItemResult], None] | None]]
 """Wraps each item's graph call (MLflow uses it for one trace per item); yields a finisher."""
@@ -49,6 +49,40 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*threshold)
+
+
+def item_result(name: str, item: Item, state: Mapping[str, Any], context: RunContext, wall_ms: float) -> ItemResult:
+    """The `ItemResult` of one graph call's final state: its status (`ok`, `degraded`, `failed`) and
+    failures, scored against the gold answer, usage summed over its calls. A host that runs the
+    graph itself (LangGraph's server, `orch.serve`) builds its output here too."""
+    decision = Decision.model_validate(state["decision"])
+    analyses = analyses_of(state)
+    dispatch = Dispatch.model_validate(state["dispatch"]) if state.get("dispatch") else None
+    failures = [f"{a.agent}: {a.error}" for a in analyses if a.path == "error"]
+    if dispatch is not None and dispatch.error:
+        failures.append(f"{dispatch.agent}: {dispatch.error}")
+    if decision.error:
+        failures.append(f"{decision.agent or decision.node}: {decision.error}")
+    status = "ok" if not failures else ("failed" if decision.answer is None else "degraded")
+    return ItemResult(
+        item=item,
+        graph=name,
+        answer=decision.answer,
+        correct=None if item.answer is None or status == "failed" else decision.answer == item.answer,
+        decision=decision,
+        analyses=analyses,
+        panel=context.panel_for(state),
+        roles=context.roles_for(state),
+        wall_ms=wall_ms,
+        analysis_ms=_span_ms([a for a in analyses if a.node != decision.node]),
+        decision_ms=_span_ms([decision]),
+        usage=sum((a.usage for a in analyses), dispatch.usage if dispatch else Usage()) + decision.usage,
+        routing=RoutingDecision.model_validate(state["routing"]) if state.get("routing") else None,
+        feedback=FeedbackRecord.model_validate(state["feedback"]) if state.get("feedback") else None,
+        dispatch=dispatch,
+        status=status,
+        failures=failures,
+    )
 
 
 class GraphRunner:
@@ -122,34 +156,7 @@ class GraphRunner:
         )
 
     def _result(self, item: Item, state: dict[str, Any], wall_ms: float) -> ItemResult:
-        decision = Decision.model_validate(state["decision"])
-        analyses = analyses_of(state)
-        dispatch = Dispatch.model_validate(state["dispatch"]) if state.get("dispatch") else None
-        failures = [f"{a.agent}: {a.error}" for a in analyses if a.path == "error"]
-        if dispatch is not None and dispatch.error:
-            failures.append(f"{dispatch.agent}: {dispatch.error}")
-        if decision.error:
-            failures.append(f"{decision.agent or decision.node}: {decision.error}")
-        status = "ok" if not failures else ("failed" if decision.answer is None else "degraded")
-        return ItemResult(
-            item=item,
-            graph=self.name,
-            answer=decision.answer,
-            correct=None if item.answer is None or status == "failed" else decision.answer == item.answer,
-            decision=decision,
-            analyses=analyses,
-            panel=self.context.panel_for(state),
-            roles=self.context.roles_for(state),
-            wall_ms=wall_ms,
-            analysis_ms=_span_ms([a for a in analyses if a.node != decision.node]),
-            decision_ms=_span_ms([decision]),
-            usage=sum((a.usage for a in analyses), dispatch.usage if dispatch else Usage()) + decision.usage,
-            routing=RoutingDecision.model_validate(state["routing"]) if state.get("routing") else None,
-            feedback=FeedbackRecord.model_validate(state["feedback"]) if state.get("feedback") else None,
-            dispatch=dispatch,
-            status=status,
-            failures=failures,
-        )
+        return item_result(self.name, item, state, self.context, wall_ms)
 
     def invoke(self, item: Item) -> ItemResult:
         return asyncio.run(self.ainvoke(item))

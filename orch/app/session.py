@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from orch.backends.cache import CallCache
     from orch.backends.pool import AgentPool
     from orch.items import Item
-    from orch.nodes.context import RunContext
+    from orch.nodes.context import Router, RunContext
     from orch.records import ItemResult, Observation
     from orch.routers.setup import RouterSetup, RouterUpdate
 
@@ -114,7 +114,6 @@ class Session:
         """Start the needed agents (unless `agents` is given) and the router; stop them on exit, even on Ctrl-C."""
         from orch.app.runner import GraphRunner
         from orch.backends.pool import AgentPool
-        from orch.nodes.context import RunContext
         from orch.routers.setup import open_router
 
         options = router or RouterOptions()
@@ -136,16 +135,18 @@ class Session:
                     on_update=options.on_update,
                 )
             )
-            context = RunContext(
-                pool=agents,
-                panel=self.cast.panel,
-                roles=self.cast.roles,
-                router=self.router.service if self.router else None,
-            )
+            context = self.run_context(agents, self.router.service if self.router else None)
             try:
                 yield GraphRunner(self.graph.name, self.compiled, context, item_context=item_context)
             finally:
                 self.router = None
+
+    def run_context(self, agents: AgentPool, router: Router | None = None) -> RunContext:
+        """The run context of this graph on started agents: its default panel and roles, and the
+        router of a routed graph (`start` opens one; a host such as LangGraph's server brings its own)."""
+        from orch.nodes.context import RunContext
+
+        return RunContext(pool=agents, panel=self.cast.panel, roles=self.cast.roles, router=router)
 
     # -- the LangGraph-style calls, inside `with session:` ----------------------------------
     def __enter__(self) -> Session:
