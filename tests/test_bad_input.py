@@ -179,8 +179,11 @@ CASES = [
     Case("mlflow-tracking-uri-unknown-scheme", (*ASK, "--graph", "vote", "--config", "pool.yaml"),
          "mlflow.yaml: tracking_uri: 'foo://x': unknown scheme 'foo'", {"mlflow.yaml": "tracking_uri: foo://x\n"},
          {"ORCH_MLFLOW_CONFIG": "mlflow.yaml", "MLFLOW_TRACKING_URI": ""}),
-    Case("spec-weigh-missing-profile", ("graph", "show", "orch-weighted"),
-         ("orch-weighted.yaml: nodes.weigh.config.profile: no reliability profile 'mmlu-dev'", "orch profile fit mmlu-dev")),
+    Case("spec-weigh-missing-profile", ("graph", "show", "weighted.yaml"),
+         ("weighted.yaml: nodes.weigh.config.profile: no reliability profile 'my-dev'", "orch profile fit my-dev"),
+         {"weighted.yaml": "name: w\nnodes:\n  answer: {type: direct, fan_out: panel}\n"
+          "  weigh: {type: weigh, config: {profile: my-dev}}\n"
+          "edges: [[START, answer], [answer, weigh], [weigh, END]]\n"}),
     Case("env-state-dir-is-a-file", EVAL, "environment: ORCH_STATE_DIR: 'state-file' is a file, not a folder",
          {"data.jsonl": GOOD_JSONL, "state-file": "x\n"}, {"ORCH_STATE_DIR": "state-file"}),
 ]

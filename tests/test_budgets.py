@@ -275,7 +275,7 @@ def test_an_item_past_its_cost_gets_no_further_call(tmp_path: Path, served: Runn
     agents = (("a", "m-fast"), ("b", "m-fast2"), ("m", "m-merge"))
     pool = pool_file(tmp_path, served, *agents, extra="panel: [a, b]\nroles: {merger: m}\n")
     items = [orch.make_item(f"Q{i}?", ["x", "y"]) for i in range(2)]
-    outcome = orch.run(items, graph="orch", pool=pool, item_max_cost=1.5, concurrency=2)
+    outcome = orch.run(items, graph="orch-merge", pool=pool, item_max_cost=1.5, concurrency=2)
     assert requests(served, "m-merge") == 0 and requests(served) == 4  # both analysts ran in parallel; no merge
     for result in outcome.results:
         assert result.status == "degraded" and result.decision.method.startswith("merge_fallback")

@@ -16,7 +16,7 @@ from orch.testing import ScriptedChatModel
 from tests.conftest import analyst
 
 
-def answer(pool_config, cache: CallCache, item: Item, graph: str = "orch") -> tuple[str | None, dict[str, int]]:
+def answer(pool_config, cache: CallCache, item: Item, graph: str = "orch-merge") -> tuple[str | None, dict[str, int]]:
     models = {a: ScriptedChatModel(script=analyst(x)) for a, x in (("strong", "C"), ("mid", "B"), ("weak", "A"))}
     pool = AgentPool.from_chat_models(pool_config, models, cache=cache)
     with Session(graph, pool_config).start(pool) as runner:

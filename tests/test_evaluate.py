@@ -62,7 +62,7 @@ def request(setup: dict[str, Any], **overrides: Any) -> EvalRequest:
     fields = {
         "benchmark": str(setup["data"]),
         "sample": "all",
-        "systems": "single:*,vote,orch",
+        "systems": "single:*,vote,orch-merge",
         "concurrency": 3,
         "mapping": ColumnMapping(category="category"),
     }
@@ -75,7 +75,7 @@ def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) ->
     assert len(setup["requests"]) == outcome.calls_made == 3 * 8 + 0 + 4 * 8
     rows = {r.name: r for r in outcome.report.rows}
     assert rows["single:strong"].accuracy.k == 4 and rows["single:mid"].accuracy.k == 0
-    assert rows["orch"].accuracy.value == 0.5 and rows["orch"].calls_per_item == 4
+    assert rows["orch-merge"].accuracy.value == 0.5 and rows["orch-merge"].calls_per_item == 4
     [vs_strong] = [c for c in outcome.report.comparisons if c.comparison.baseline == "single:strong"]
     assert (vs_strong.comparison.b, vs_strong.comparison.c, vs_strong.comparison.p_value) == (0, 0, 1.0)
     assert "## Systems" in outcome.markdown and "## Merge audit" in outcome.markdown
@@ -96,7 +96,7 @@ def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) ->
         "single:mid",
         "single:weak",
         "vote",
-        "orch",
+        "orch-merge",
     }
     keys = [set(c.data.metrics) - {k for k in c.data.metrics if k.startswith("agent.")} for c in children]
     assert all(k == keys[0] for k in keys) and "accuracy_ci_low" in keys[0]
@@ -108,7 +108,13 @@ def _check_should_you_ensemble(report: Any, markdown: str) -> None:
     assert report.best_single == "single:strong" and report.noninferiority_margin == 0.03
     [ni] = report.noninferiority
     # identical to strong on 8 items: z = sqrt(nδ / (1 − δ)) = sqrt(0.24 / 0.97), one-sided p = 0.309
-    assert (ni.target, ni.baseline, ni.test.b, ni.test.c, ni.non_inferior) == ("orch", "single:strong", 0, 0, False)
+    assert (ni.target, ni.baseline, ni.test.b, ni.test.c, ni.non_inferior) == (
+        "orch-merge",
+        "single:strong",
+        0,
+        0,
+        False,
+    )
     assert ni.test.p_value == pytest.approx(0.309448, abs=1e-6) and ni.p_holm == ni.test.p_value
     assert (round(ni.test.ci_low, 4), round(ni.test.ci_high, 4)) == (-0.3244, 0.3244)
     assert report.verdict == (
@@ -142,7 +148,7 @@ def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str,
 
     def crash(system: Any, result: Any) -> None:
         seen.append(f"{system.name}/{result.item.id}")
-        if system.name == "orch" and sum(s.startswith("orch/") for s in seen) == 3:
+        if system.name == "orch-merge" and sum(s.startswith("orch-merge/") for s in seen) == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -150,7 +156,7 @@ def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str,
     calls_before_crash = len(setup["requests"])
     [crashed] = ResultStore(get_settings().state_dir / "evals.sqlite").evaluations()
     assert crashed.status == "running" and MlflowClient().get_run(crashed.parent_run_id).info.status == "KILLED"
-    finished_orch = {s for s in seen if s.startswith("orch/")}
+    finished_orch = {s for s in seen if s.startswith("orch-merge/")}
 
     resumed: list[str] = []
     outcome = evaluate(
@@ -159,7 +165,7 @@ def test_interrupted_evaluation_resumes_without_repeating_items(setup: dict[str,
         hooks=EvalHooks(item_done=lambda s, r: resumed.append(f"{s.name}/{r.item.id}")),
     )
     assert not finished_orch & set(resumed)  # no finished item ran again
-    assert {s.split("/", 1)[0] for s in resumed} == {"orch"}
+    assert {s.split("/", 1)[0] for s in resumed} == {"orch-merge"}
     # the full evaluation's calls, plus at most the one call each item in flight had sent when the run
     # stopped (answered by the server, never received): finished items cost nothing twice
     assert 3 * 8 + 4 * 8 <= len(setup["requests"]) <= 3 * 8 + 4 * 8 + 3
@@ -180,9 +186,9 @@ def test_replay_refuses_uncached_calls_and_reproduces_cached_ones(setup: dict[st
 
 
 def test_self_consistency_matches_the_target_budget(setup: dict[str, Any]) -> None:
-    outcome = evaluate(request(setup, systems="cot:strong,orch,sc:strong"), pool=setup["pool"])
+    outcome = evaluate(request(setup, systems="cot:strong,orch-merge,sc:strong"), pool=setup["pool"])
     rows = {r.name: r for r in outcome.report.rows}
-    expected = sc_samples(rows["orch"].tokens_per_item, rows["cot:strong"].tokens_per_item)
+    expected = sc_samples(rows["orch-merge"].tokens_per_item, rows["cot:strong"].tokens_per_item)
     assert rows["sc:strong"].calls_per_item == expected
     assert any(note.startswith(f"sc:strong: {expected} samples, matching orch's") for note in outcome.report.notes)
     flags = {(c.comparison.baseline, c.flagged) for c in outcome.report.comparisons}
@@ -203,7 +209,7 @@ def test_report_is_rerendered_from_logged_results_without_calls(setup: dict[str,
     assert len(setup["requests"]) == calls
     assert report == outcome.report and markdown == outcome.markdown
     listed = [row for row in list_evaluations(50) if row["run_id"] == outcome.record.parent_run_id]
-    assert listed and listed[0]["systems"] == "single:strong,single:mid,single:weak,vote,orch"
+    assert listed and listed[0]["systems"] == "single:strong,single:mid,single:weak,vote,orch-merge"
 
 
 def test_report_of_a_run_that_is_not_an_evaluation_is_one_line(setup: dict[str, Any]) -> None:
@@ -238,7 +244,7 @@ def test_a_reply_cut_by_max_tokens_over_http_is_read_not_raised(tmp_path: Path) 
             }
         )
         item = Item(id="c/1", question="q?", options=("a", "b", "c"), answer="B")
-        with AgentPool.start(config, ["cut", "ok"]) as pool, Session("orch", config).start(pool) as run:
+        with AgentPool.start(config, ["cut", "ok"]) as pool, Session("orch-merge", config).start(pool) as run:
             result = run.invoke(item)
         cut = next(a for a in result.analyses if a.agent == "cut")
         assert cut.path == "invalid" and cut.analysis.key_points == ["a fact that was cu"]
@@ -250,7 +256,7 @@ def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any]
 
     from orch.eval.replay import replay_evaluation
 
-    systems = "single:*,orch,orch-ema"
+    systems = "single:*,orch-merge,orch-ema"
     seen: list[str] = []
 
     def crash(system: Any, result: Any) -> None:
@@ -304,10 +310,12 @@ def mlflow_table(run_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_graph_can_be_compared_as_a_baseline(setup: dict[str, Any]) -> None:
-    outcome = evaluate(request(setup, systems="single:strong,orch,orch-ema", baselines=("orch",)), pool=setup["pool"])
+    outcome = evaluate(
+        request(setup, systems="single:strong,orch-merge,orch-ema", baselines=("orch-merge",)), pool=setup["pool"]
+    )
     pairs = {(c.comparison.target, c.comparison.baseline) for c in outcome.report.comparisons}
-    assert pairs == {("orch-ema", "single:strong"), ("orch-ema", "orch")}
-    assert [r.name for r in outcome.report.rows] == ["single:strong", "orch", "orch-ema"]
+    assert pairs == {("orch-ema", "single:strong"), ("orch-ema", "orch-merge")}
+    assert [r.name for r in outcome.report.rows] == ["single:strong", "orch-merge", "orch-ema"]
     assert any(note.startswith("orch-ema: router eval-") and "extra calls" in note for note in outcome.report.notes)
 
 
@@ -315,7 +323,9 @@ def test_rerendering_a_baseline_evaluation_reproduces_the_live_report(setup: dic
     """`orch eval report` keeps graphs compared as baselines as baselines: same target, same Holm family."""
     from orch.eval.logged import report_from_run
 
-    outcome = evaluate(request(setup, systems="single:strong,orch,orch-paper", baselines=("orch",)), pool=setup["pool"])
+    outcome = evaluate(
+        request(setup, systems="single:strong,orch-merge,orch-paper", baselines=("orch-merge",)), pool=setup["pool"]
+    )
     assert outcome.report.first_target == "orch-paper"
     report, markdown = report_from_run(outcome.record.parent_run_id)
     assert report.first_target == "orch-paper"
@@ -325,10 +335,10 @@ def test_rerendering_a_baseline_evaluation_reproduces_the_live_report(setup: dic
 def test_the_parent_run_shows_each_systems_accuracy_and_the_best(setup: dict[str, Any]) -> None:
     outcome = evaluate(request(setup), pool=setup["pool"])
     parent = MlflowClient().get_run(outcome.record.parent_run_id)
-    assert parent.data.metrics["accuracy.single_strong"] == 0.5 and parent.data.metrics["accuracy.orch"] == 0.5
+    assert parent.data.metrics["accuracy.single_strong"] == 0.5 and parent.data.metrics["accuracy.orch-merge"] == 0.5
     assert parent.data.tags["orch.best_system"] == "single:strong"  # ties go to the first listed
     assert parent.data.tags["orch.verdict"] == outcome.report.verdict
-    assert parent.data.metrics["noninferiority_p.orch"] == pytest.approx(0.309448, abs=1e-6)
+    assert parent.data.metrics["noninferiority_p.orch-merge"] == pytest.approx(0.309448, abs=1e-6)
     assert parent.data.params["noninferiority_margin"] == "0.03"
 
 

@@ -29,7 +29,7 @@ def test_result_does_not_depend_on_arrival_order(pool_config, item: Item) -> Non
     prompts, answers = set(), set()
     for seed in range(6):
         pool, models = shuffled_pool(pool_config, seed)
-        with Session("orch", pool_config).start(pool) as runner:
+        with Session("orch-merge", pool_config).start(pool) as runner:
             result = runner.invoke(item)
         merge_prompt = models["strong"].calls[-1]["messages"][1].content
         prompts.add(merge_prompt)
@@ -39,7 +39,7 @@ def test_result_does_not_depend_on_arrival_order(pool_config, item: Item) -> Non
 
 def test_item_result_times_phases_and_sums_usage(pool_config, item: Item) -> None:
     pool, _ = shuffled_pool(pool_config, 0)
-    with Session("orch", pool_config).start(pool) as runner:
+    with Session("orch-merge", pool_config).start(pool) as runner:
         result = runner.invoke(item)
     assert result.usage.calls == 4  # three analyses + one merge
     assert result.analysis_ms > 0 and result.decision_ms > 0
@@ -157,7 +157,7 @@ def test_items_whose_calls_failed_are_labelled_degraded_or_failed(pool_config, i
         return openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
 
     pool, _ = scripted_pool(strong=analyst("C"), mid=down, weak=analyst("C"))
-    with Session("orch", pool_config).start(pool) as runner:
+    with Session("orch-merge", pool_config).start(pool) as runner:
         degraded = runner.invoke(item)
     assert (degraded.status, degraded.answer) == ("degraded", "C")
     assert [f.split(":")[0] for f in degraded.failures] == ["mid"]

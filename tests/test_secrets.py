@@ -273,7 +273,7 @@ def test_a_key_echoed_in_an_error_fails_the_run_cleanly_and_is_stored_nowhere(tm
     reason, shown and stored, and no reason shows the key."""
     with working_folder(tmp_path, echo={"a": 401, "b": 500}, retries=1) as folder:
         asked = folder.orch(*ASK)
-        evaluated = folder.orch(*EVAL, "--systems", "single:b,orch")
+        evaluated = folder.orch(*EVAL, "--systems", "single:b,orch-merge")
     for done in (asked, evaluated):
         assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
         assert "Traceback" not in done.stderr, done.stderr[-3000:]

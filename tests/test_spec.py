@@ -42,7 +42,7 @@ def runner_for(graph: Graph, pool) -> GraphRunner:
 def test_builtin_graph_compiles_and_matches_mermaid_snapshot(name: str, pool_config) -> None:
     from orch.nodes.profiles import AgentReliability, save_profile
 
-    save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.5, answered=1)})  # orch-weighted's
+    save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.5, answered=1)})  # orch's
     graph = load_graph(name, pool=pool_config)
     compiled = graph.compile(graph.cast(pool_config))
     text = mermaid(compiled)

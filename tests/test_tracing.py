@@ -46,7 +46,7 @@ def spans_of(run_id: str) -> list[list[object]]:
 
 def test_a_trace_holds_the_item_its_nodes_and_their_calls(tmp_path: Path, server: FaultServer) -> None:
     item = orch.make_item("Which letter?", ["x", "y", "z"], answer="B")
-    outcome = orch.run([item], pool=pool(tmp_path, server), benchmark="tracing")
+    outcome = orch.run([item], graph="orch-merge", pool=pool(tmp_path, server), benchmark="tracing")
     assert outcome.results[0].status == "degraded"
     [spans] = spans_of(outcome.run_id)
     by_id = {s.span_id: s for s in spans}
@@ -79,7 +79,7 @@ def test_a_trace_holds_the_item_its_nodes_and_their_calls(tmp_path: Path, server
     [trace] = mlflow.search_traces(run_id=outcome.run_id, return_type="list")
     info = trace.info
     assert info.tags["mlflow.traceName"] == f"item {item.id}" and info.tags["item_id"] == item.id
-    assert (info.tags["graph"], info.tags["correct"], info.state.value) == ("orch", "True", "OK")
+    assert (info.tags["graph"], info.tags["correct"], info.state.value) == ("orch-merge", "True", "OK")
     assert {a.name: a.value for a in info.assessments} == {"gold": "B", "correct": True}
     assert info.token_usage["input_tokens"] == sum(
         s.attributes["mlflow.chat.tokenUsage"]["input_tokens"]

@@ -104,7 +104,7 @@ def test_the_weighted_graph_runs_end_to_end_and_logs_its_decisions(scripted_pool
     save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.8, answered=50)})
     pool, models = scripted_pool(strong=analyst("C"), mid=analyst("A"), weak=analyst("A"))
     item = Item(id="w/1", question="Which?", options=("p", "q", "r", "s"), answer="C")
-    session = orch.Session("orch-weighted", pool_config)
+    session = orch.Session("orch", pool_config)
     with session.start(pool) as runner:
         result = runner.invoke(item)
     assert (result.answer, result.decision.method, result.correct) == ("C", "weighted", True)
@@ -132,7 +132,7 @@ def test_direct_answers_are_witnesses_of_their_own_and_profiles_measure_them_apa
         strong=analyst("C", merge_answer="A"), mid=analyst("A", merge_answer="C"), weak=analyst("A")
     )
     items = [Item(id=f"w/{i}", question=f"Which {i}?", options=("p", "q", "r", "s"), answer="C") for i in (1, 2)]
-    with orch.Session("orch-weighted", pool_config).start(pool) as runner:
+    with orch.Session("orch", pool_config).start(pool) as runner:
         results = [runner.invoke(i) for i in items]
     measured = reliabilities(results)
     assert {w: r.accuracy for w, r in measured.items()} == {
@@ -187,22 +187,22 @@ def test_a_corrupt_profile_is_named_when_the_graph_compiles(pool_config) -> None
     path = profiles_dir() / "mmlu-dev" / "v1.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"name": "mmlu-dev"}')
-    with pytest.raises(SpecError, match=r"orch-weighted.yaml: nodes.weigh: .*v1.json: not a reliability profile"):
-        orch.Session("orch-weighted", pool_config)
+    with pytest.raises(SpecError, match=r"orch.yaml: nodes.weigh: .*v1.json: not a reliability profile"):
+        orch.Session("orch", pool_config)
 
 
 def test_a_refitted_profile_gives_the_system_a_new_key_so_old_results_are_not_reused(pool_config, item) -> None:
     from orch.eval.plan import EvalPlan, EvalRequest
 
     save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.8, answered=50)})
-    request = EvalRequest(benchmark=[item], sample="all", systems="orch,orch-weighted")
+    request = EvalRequest(benchmark=[item], sample="all", systems="orch-merge,orch")
     first = EvalPlan(request, pool_config)
     keys = [first.system_key(s.graph) for s in first.systems]
     assert list(first.systems[1].graph.state_versions) == ["mmlu-dev"]
     save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.7, answered=50)})
     second = EvalPlan(request, pool_config)
     again = [second.system_key(s.graph) for s in second.systems]
-    assert again[0] == keys[0] and again[1] != keys[1]  # orch reads no profile: its key stays
+    assert again[0] == keys[0] and again[1] != keys[1]  # orch-merge reads no profile: its key stays
 
 
 def test_a_numeric_question_is_weighed_over_the_numbers_the_witnesses_gave(scripted_pool) -> None:
@@ -231,3 +231,14 @@ def test_items_of_another_source_are_weighed_by_that_sources_profile(scripted_po
         state = {"item": item.model_copy(update={"source": source}).model_dump(), "analyses": outputs}
         decision = run_node(node, state, pool)["decision"]
         assert decision["answer"] == expected and ("pro@v1" in decision["note"]) == (source == "mmlu-pro")
+
+
+def test_orch_ships_the_profile_its_default_graph_reads_and_yours_comes_first() -> None:
+    from orch.nodes.profiles import SHIPPED_DIR
+
+    shipped = load_profile("mmlu-dev")
+    assert shipped.version == 1 and (SHIPPED_DIR / "mmlu-dev" / "v1.json").is_file()
+    assert {"qwen-1.5b", "qwen-1.5b/direct", "smollm2-135m/direct"} <= set(shipped.agents)
+    mine = save_profile("mmlu-dev", {"evaluation": "mine"}, {"strong": AgentReliability(accuracy=0.8, answered=9)})
+    assert mine.version == 2 and load_profile("mmlu-dev").source == {"evaluation": "mine"}
+    assert load_profile("mmlu-dev@v1").profile_hash == shipped.profile_hash  # the shipped one, still by name

@@ -123,7 +123,7 @@ def served(graph: str | Path) -> GraphFactory:
 
 
 orch = served("orch")
-orch_weighted = served("orch-weighted")
+orch_merge = served("orch-merge")
 orch_ema = served("orch-ema")
 orch_ema_weighted = served("orch-ema-weighted")
 orch_paper = served("orch-paper")
