@@ -41,9 +41,10 @@ class Evaluation:
         self.plan = plan
         self.request = plan.request
         self.hooks = hooks
-        state_dir = get_settings().state_dir
-        self.store = ResultStore(state_dir / "evals.sqlite")
-        self.cache = CallCache(state_dir / "calls.sqlite", prompt_version=PROMPT_VERSION, replay=self.request.replay)
+        orch_settings = get_settings()
+        # the cache first: a store that cannot be reached leaves no evaluation record behind
+        self.cache = CallCache(orch_settings.call_cache_url, prompt_version=PROMPT_VERSION, replay=self.request.replay)
+        self.store = ResultStore(orch_settings.eval_store_url)
         if self.request.trace_rate is not None:
             tracing = settings.tracing.model_copy(update={"sample_rate": self.request.trace_rate})
             settings = settings.model_copy(update={"tracing": tracing})

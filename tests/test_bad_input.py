@@ -174,6 +174,12 @@ CASES = [
          {"ORCH_MLFLOW_CONFIG": "mlflow.yaml", "MLFLOW_TRACKING_URI": ""}),
     Case("spec-weigh-missing-profile", ("graph", "show", "orch-weighted"),
          ("orch-weighted.yaml: nodes.weigh.config.profile: no reliability profile 'mmlu-dev'", "orch profile fit mmlu-dev")),
+    Case("env-eval-store-unknown-scheme", EVAL, "environment: ORCH_EVAL_STORE: 'mysql://db/orch': use sqlite:///path or postgresql://",
+         {"data.jsonl": GOOD_JSONL}, {"ORCH_EVAL_STORE": "mysql://db/orch"}),
+    Case("env-call-cache-server-down", EVAL, "environment: ORCH_CALL_CACHE: 'postgresql://orch:***@127.0.0.1:9/orch': cannot connect (",
+         {"data.jsonl": GOOD_JSONL}, {"ORCH_CALL_CACHE": "postgresql://orch:secret@127.0.0.1:9/orch"}),
+    Case("env-eval-store-server-down", EVAL, "environment: ORCH_EVAL_STORE: 'postgresql://127.0.0.1:9/orch': cannot connect (",
+         {"data.jsonl": GOOD_JSONL}, {"ORCH_EVAL_STORE": "postgresql://127.0.0.1:9/orch"}),
     Case("env-state-dir-is-a-file", EVAL, "environment: ORCH_STATE_DIR: 'state-file' is a file, not a folder",
          {"data.jsonl": GOOD_JSONL, "state-file": "x\n"}, {"ORCH_STATE_DIR": "state-file"}),
 ]
