@@ -8,22 +8,24 @@ import time
 from contextlib import ExitStack
 from dataclasses import replace
 
-from orch.app.recording import log_results, log_setup, router_metrics
-from orch.app.session import RouterOptions, Session, check_keys
+from orch.app.recording import log_results, log_setup
+from orch.app.session import Session, check_keys
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
+from orch.eval.answering import BatchReport, SystemJob, answer_pending
+from orch.eval.distributed import Engine, open_engine
 from orch.eval.evaluate import EvalHooks, EvalOutcome, sc_samples
 from orch.eval.plan import EvalPlan, digest
 from orch.eval.record import finish_parent, log_parent_params, parent_experiment
 from orch.eval.report import SystemResults
 from orch.eval.store import EvaluationRecord, ResultStore
 from orch.eval.systems import System, self_consistency_graph
+from orch.items import Item
 from orch.locks import file_lock
 from orch.mlflow_config import MlflowSettings
-from orch.nodes.budgets import RunBudget
+from orch.nodes.budgets import Budgets, RunBudget
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.records import ItemResult
-from orch.routers.report import stored_observations
 from orch.settings import get_settings
 from orch.tracking import Tracker
 
@@ -52,6 +54,10 @@ class Evaluation:
         self.results: dict[str, list[ItemResult]] = {}
         self.notes: list[str] = list(plan.dataset.notes)
         self._pool: AgentPool | None = None
+        self.engine: Engine | None = None
+        """The distributed engine whose workers answer the items (`--workers`, `--scheduler`), if any."""
+        self.worker_calls = 0
+        self.worker_hits = 0
 
     def resolve(self, system: System) -> System:
         """Fix self-consistency's sample count from the budget of the targets already run."""
@@ -97,13 +103,26 @@ class Evaluation:
             }
             check_keys(self.plan.pool_config, sorted(agents))
         lock = get_settings().state_dir / f"eval-{self.plan.eval_key()[:16]}.lock"
-        with file_lock(lock, on_wait=self.hooks.waiting):
+        with (
+            file_lock(lock, on_wait=self.hooks.waiting),
+            open_engine(self.request.workers, self.request.scheduler) as engine,
+        ):
+            self.engine = engine  # connected before any run opens: a scheduler that is down is bad input
             return self._run()
+
+    @property
+    def calls_made(self) -> int:
+        """Real model calls of this invocation: this process's cache misses and its workers'."""
+        return self.cache.stats.misses + self.worker_calls
+
+    @property
+    def cache_hits(self) -> int:
+        return self.cache.stats.hits + self.worker_hits
 
     def _run(self) -> EvalOutcome:
         tracker = Tracker(self.mlflow_settings)
         record = self.record(tracker)
-        calls_before = self.cache.stats.misses
+        calls_before = self.calls_made
         plan = self.plan
         with ExitStack() as stack:
             parent_id = stack.enter_context(
@@ -127,8 +146,8 @@ class Evaluation:
                 system = plan.systems[index] = self.resolve(declared)
                 self.results[system.name] = self._run_system(system, record, stack, budget)
             systems = self._compared(plan)
-            calls = self.cache.stats.misses - calls_before
-            report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache.stats.hits)
+            calls = self.calls_made - calls_before
+            report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache_hits)
             counts = {status: self._count(status) for status in ("degraded", "failed")}
             any_failed, stopped = any(counts["failed"].values()), budget.stop()
             record.status = "incomplete" if any_failed or stopped else "finished"
@@ -137,7 +156,7 @@ class Evaluation:
             self.store.save_evaluation(record)
         if stopped or any_failed:  # a budget's stop is an interruption (resumable), not a failure
             tracker.end_as(parent_id, "KILLED" if stopped else "FAILED")
-        hits = self.cache.stats.hits
+        hits = self.cache_hits
         degraded, failed = counts["degraded"], counts["failed"]
         return EvalOutcome(record, plan.sample, report, markdown, calls, hits, systems, degraded, failed, stopped)
 
@@ -212,7 +231,7 @@ class Evaluation:
         items = self.plan.sample.items
         done = self.store.load(key, [i.id for i in items])
         tracker = Tracker(self.mlflow_settings)
-        calls_before = self.cache.stats.misses
+        calls_before = self.calls_made
         run_context = tracker.start_run(
             record.experiment,
             system.name,
@@ -221,44 +240,97 @@ class Evaluation:
             run_id=record.system_run_ids.get(system.name),
         )
         with run_context as run_id:
-            # A routed system learns in item order from a cold start (nothing reused silently); on
-            # resume, the feedback of finished items is folded again before any pending item is routed.
-            router = RouterOptions(
-                router_id=f"eval-{record.eval_key[:12]}-{system.name}",
-                scope=record.eval_key[:16],
-                fresh=True,
-                order=[i.id for i in items],
-                replayed=[(i.id, stored_observations(done[i.id])) for i in items if i.id in done],
-                on_update=router_metrics(tracker),
-            )
+            job = self._job(system, record, key, tracker)
             pending = [i for i in items if i.id not in done]
-            # all items finished: nothing is started, and nothing may be called
-            agents = self.pool(outer) if pending else AgentPool(self.plan.pool_config, {})
-            with session.start(agents, router=router, item_context=tracker.item_trace) as runner:
+            remote = self.engine is not None and bool(pending)
+            # all items finished, or answered by the engine's workers: nothing is started here
+            agents = self.pool(outer) if pending and not remote else AgentPool(self.plan.pool_config, {})
+
+            def started(session: Session) -> None:
                 if system.name not in record.system_run_ids:
                     record.system_run_ids[system.name] = run_id
                     self.store.save_evaluation(record)
                     log_setup(tracker, session, **self._system_params(system, key))
                 self.hooks.system_started(system, len(items), len(done))
 
-                def on_result(result: ItemResult) -> None:
-                    self.store.save(key, result)
-                    done[result.item.id] = result
-                    self.hooks.item_done(system, result)
-
-                runner.batch(pending, concurrency=self.request.concurrency, on_result=on_result, budget=budget)
-                if session.router is not None:
-                    tracker.log_text(session.router.service.state.model_dump_json(indent=2), "router/final_state.json")
+            local = [] if remote else pending
+            answer_pending(
+                job,
+                session,
+                agents,
+                self.store,
+                tracker,
+                local,
+                done,
+                budget=budget,
+                on_started=started,
+                on_result=lambda result: self.hooks.item_done(system, result),
+                log_final_state=not remote,
+            )
+            if remote:
+                self._answer_remotely(job, system, pending, done, tracker, in_order=session.graph.route is not None)
             results = [done[i.id] for i in items if i.id in done]  # a budget's stop leaves some unstarted
             stopped = len(results) < len(items)
-            calls = self.cache.stats.misses - calls_before
-            self._note_router(system, session, results, router.router_id)
+            calls = self.calls_made - calls_before
+            self._note_router(system, session, results, job.router_id)
             log_results(tracker, results, calls_made=calls)
             tracker.set_tags({"orch.stopped": "budget" if stopped else "no"})
         if stopped or any(r.status == "failed" for r in results):
             tracker.end_as(run_id, "KILLED" if stopped else "FAILED")
         self.hooks.system_finished(system, results, calls)
         return results
+
+    def _job(self, system: System, record: EvaluationRecord, key: str, tracker: Tracker) -> SystemJob:
+        """What answering this system's items needs, here or on a worker (plain data)."""
+        assert system.graph is not None
+        plan, settings = self.plan, get_settings()
+        budgets = plan.budgets
+        return SystemJob(
+            graph=system.graph,
+            pool_config=plan.pool_config,
+            pool_source=plan.pool_source,
+            pool_hash=plan.pool_hash,
+            system_key=key,
+            items=tuple(plan.sample.items),
+            router_id=f"eval-{record.eval_key[:12]}-{system.name}",
+            router_scope=record.eval_key[:16],
+            concurrency=self.request.concurrency,
+            budgets=Budgets(item_max_cost=budgets.item_max_cost, item_max_time=budgets.item_max_time),
+            replay=self.request.replay,
+            store_url=self.store.url,
+            cache_url=self.cache.url,
+            router_store_url=settings.router_store,
+            prompt_version=PROMPT_VERSION,
+            mlflow=self.mlflow_settings.model_copy(update={"tracking_uri": tracker.tracking_uri}),
+            run_id=tracker.run_id or "",
+            experiment_id=tracker.experiment_id or "",
+        )
+
+    def _answer_remotely(
+        self,
+        job: SystemJob,
+        system: System,
+        pending: list[Item],
+        done: dict[str, ItemResult],
+        tracker: Tracker,
+        *,
+        in_order: bool,
+    ) -> None:
+        """The engine's workers answer `pending` in disjoint batches; each batch's results are read
+        back from the shared store as it ends, and the traces they stored are counted as this run's."""
+        assert self.engine is not None
+
+        def batch_done(report: BatchReport) -> None:
+            self.worker_calls += report.calls
+            self.worker_hits += report.cache_hits
+            tracker.expect_traces(report.traced)
+            for result in self.store.load(job.system_key, report.answered).values():
+                done[result.item.id] = result
+                self.hooks.item_done(system, result)
+
+        ids = [i.id for i in pending]
+        self.engine.answer(job, ids, in_order=in_order, on_batch=batch_done)
+        done.update(self.store.load(job.system_key, ids))  # a batch whose worker died was re-run elsewhere
 
     def _system_params(self, system: System, key: str) -> dict[str, object]:
         return {
