@@ -22,11 +22,14 @@ from orch.graphs import Graph
 from orch.items import Item
 from orch.mlflow_config import MlflowSettings
 from orch.nodes.budgets import Budgets, RunBudget
+from orch.nodes.prompts import PROMPT_VERSION
 from orch.records import ItemResult
 from orch.routers.report import stored_observations
+from orch.settings import get_settings
 
 if TYPE_CHECKING:
     from orch.backends.pool import AgentPool
+    from orch.eval.plan import EvalPlan
     from orch.eval.store import ResultStore
     from orch.tracking import Tracker
     from orch.tracking.writer import TraceWriter
@@ -65,6 +68,43 @@ class SystemJob:
     run_id: str = ""
     """The system's MLflow run (opened by the coordinating process), where workers put traces."""
     experiment_id: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        plan: EvalPlan,
+        graph: Graph,
+        system_key: str,
+        *,
+        router_id: str,
+        router_scope: str,
+        store_url: str,
+        cache_url: str,
+        mlflow: MlflowSettings,
+        run: tuple[str, str],
+    ) -> SystemJob:
+        """A planned evaluation's system; `run` is its MLflow (run id, experiment id)."""
+        budgets, request = plan.budgets, plan.request
+        return cls(
+            graph=graph,
+            pool_config=plan.pool_config,
+            pool_source=plan.pool_source,
+            pool_hash=plan.pool_hash,
+            system_key=system_key,
+            items=tuple(plan.sample.items),
+            router_id=router_id,
+            router_scope=router_scope,
+            concurrency=request.concurrency,
+            budgets=Budgets(item_max_cost=budgets.item_max_cost, item_max_time=budgets.item_max_time),
+            replay=request.replay,
+            store_url=store_url,
+            cache_url=cache_url,
+            router_store_url=get_settings().router_store,
+            prompt_version=PROMPT_VERSION,
+            mlflow=mlflow,
+            run_id=run[0],
+            experiment_id=run[1],
+        )
 
     def router_options(self, done: dict[str, ItemResult], tracker: Tracker) -> RouterOptions:
         """A routed system learns in item order from a cold start (nothing reused silently); the

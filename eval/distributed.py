@@ -23,6 +23,8 @@ from orch.store_urls import is_postgres
 if TYPE_CHECKING:
     from orch.eval.answering import BatchReport, SystemJob
     from orch.eval.plan import EvalRequest
+    from orch.eval.store import ResultStore
+    from orch.records import ItemResult
 
 __all__ = ["Engine", "check_engine_request", "open_engine"]
 
@@ -81,6 +83,28 @@ class Engine:
             return [tuple(ids)] if ids else []
         size = max(concurrency, math.ceil(len(ids) / (self.workers() * _BATCHES_PER_WORKER)))
         return [tuple(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+    def answer_into(
+        self,
+        done: dict[str, ItemResult],
+        store: ResultStore,
+        job: SystemJob,
+        ids: Sequence[str],
+        *,
+        in_order: bool,
+        on_result: Callable[[ItemResult], None],
+    ) -> tuple[int, int, int]:
+        """The workers answer `ids`; each batch's results are read back from the shared store into
+        `done` as it ends (`on_result` sees each). Returns the workers' (calls, cache hits, traces)."""
+
+        def batch_done(report: BatchReport) -> None:
+            for result in store.load(job.system_key, report.answered).values():
+                done[result.item.id] = result
+                on_result(result)
+
+        reports = self.answer(job, ids, in_order=in_order, on_batch=batch_done)
+        done.update(store.load(job.system_key, ids))  # those a worker stored before it died, too
+        return sum(r.calls for r in reports), sum(r.cache_hits for r in reports), sum(r.traced for r in reports)
 
     def answer(
         self, job: SystemJob, ids: Sequence[str], *, in_order: bool, on_batch: Callable[[BatchReport], None]

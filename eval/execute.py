@@ -12,7 +12,7 @@ from orch.app.recording import log_results, log_setup
 from orch.app.session import Session, check_keys
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
-from orch.eval.answering import BatchReport, SystemJob, answer_pending
+from orch.eval.answering import SystemJob, answer_pending
 from orch.eval.distributed import Engine, open_engine
 from orch.eval.evaluate import EvalHooks, EvalOutcome, sc_samples
 from orch.eval.plan import EvalPlan, digest
@@ -20,10 +20,9 @@ from orch.eval.record import finish_parent, log_parent_params, parent_experiment
 from orch.eval.report import SystemResults
 from orch.eval.store import EvaluationRecord, ResultStore
 from orch.eval.systems import System, self_consistency_graph
-from orch.items import Item
 from orch.locks import file_lock
 from orch.mlflow_config import MlflowSettings
-from orch.nodes.budgets import Budgets, RunBudget
+from orch.nodes.budgets import RunBudget
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.records import ItemResult
 from orch.settings import get_settings
@@ -268,7 +267,13 @@ class Evaluation:
                 log_final_state=not remote,
             )
             if remote:
-                self._answer_remotely(job, system, pending, done, tracker, in_order=session.graph.route is not None)
+                assert self.engine is not None
+                calls, hits, traced = self.engine.answer_into(
+                    done, self.store, job, [i.id for i in pending], in_order=session.graph.route is not None,
+                    on_result=lambda result: self.hooks.item_done(system, result),
+                )  # fmt: skip
+                self.worker_calls, self.worker_hits = self.worker_calls + calls, self.worker_hits + hits
+                tracker.expect_traces(traced)  # the workers' traces, counted in this run when it ends
             results = [done[i.id] for i in items if i.id in done]  # a budget's stop leaves some unstarted
             stopped = len(results) < len(items)
             calls = self.calls_made - calls_before
@@ -281,56 +286,18 @@ class Evaluation:
         return results
 
     def _job(self, system: System, record: EvaluationRecord, key: str, tracker: Tracker) -> SystemJob:
-        """What answering this system's items needs, here or on a worker (plain data)."""
         assert system.graph is not None
-        plan, settings = self.plan, get_settings()
-        budgets = plan.budgets
-        return SystemJob(
-            graph=system.graph,
-            pool_config=plan.pool_config,
-            pool_source=plan.pool_source,
-            pool_hash=plan.pool_hash,
-            system_key=key,
-            items=tuple(plan.sample.items),
+        return SystemJob.of(
+            self.plan,
+            system.graph,
+            key,
             router_id=f"eval-{record.eval_key[:12]}-{system.name}",
             router_scope=record.eval_key[:16],
-            concurrency=self.request.concurrency,
-            budgets=Budgets(item_max_cost=budgets.item_max_cost, item_max_time=budgets.item_max_time),
-            replay=self.request.replay,
             store_url=self.store.url,
             cache_url=self.cache.url,
-            router_store_url=settings.router_store,
-            prompt_version=PROMPT_VERSION,
             mlflow=self.mlflow_settings.model_copy(update={"tracking_uri": tracker.tracking_uri}),
-            run_id=tracker.run_id or "",
-            experiment_id=tracker.experiment_id or "",
+            run=(tracker.run_id or "", tracker.experiment_id or ""),
         )
-
-    def _answer_remotely(
-        self,
-        job: SystemJob,
-        system: System,
-        pending: list[Item],
-        done: dict[str, ItemResult],
-        tracker: Tracker,
-        *,
-        in_order: bool,
-    ) -> None:
-        """The engine's workers answer `pending` in disjoint batches; each batch's results are read
-        back from the shared store as it ends, and the traces they stored are counted as this run's."""
-        assert self.engine is not None
-
-        def batch_done(report: BatchReport) -> None:
-            self.worker_calls += report.calls
-            self.worker_hits += report.cache_hits
-            tracker.expect_traces(report.traced)
-            for result in self.store.load(job.system_key, report.answered).values():
-                done[result.item.id] = result
-                self.hooks.item_done(system, result)
-
-        ids = [i.id for i in pending]
-        self.engine.answer(job, ids, in_order=in_order, on_batch=batch_done)
-        done.update(self.store.load(job.system_key, ids))  # a batch whose worker died was re-run elsewhere
 
     def _system_params(self, system: System, key: str) -> dict[str, object]:
         return {

@@ -157,6 +157,9 @@ CASES = [
     args_case("args-sample-bad-size", "--sample: 'paper:abc': N must be a positive whole number", sample="paper:abc"),
     args_case("args-sample-unknown", "--sample: unknown preset 'nope'", sample="nope"),
     args_case("args-exclude-sample-unknown", "--exclude-sample: unknown preset 'nope'", exclude_sample="nope"),
+    args_case("args-workers-and-scheduler", "--scheduler: give --workers N (a local cluster) or --scheduler ADDRESS, not both", workers="2", scheduler="tcp://127.0.0.1:9"),
+    args_case("args-workers-run-budget", "--max-cost: a run budget is not kept across the workers of --workers", workers="2", max_cost="1"),
+    args_case("args-scheduler-sqlite-store", "environment: ORCH_EVAL_STORE: workers on other machines cannot share 'sqlite:///", scheduler="tcp://127.0.0.1:9"),
     # -- environment ---------------------------------------------------------------------------
     pool_case("env-key-variable-unset-ask", KEYLESS, "agent 'one': environment variable ORCH_TEST_NEVER_SET is not set"),
     Case("env-key-variable-unset-eval", (*EVAL[:-1], "keyless.yaml"), "agent 'one': environment variable ORCH_TEST_NEVER_SET is not set",

@@ -215,3 +215,14 @@ def test_a_routed_system_stays_prequential_on_workers(
             index=index,
         )
         assert result.routing == expected, result.item.id
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line() -> None:
+    from orch.errors import ConfigError
+    from orch.eval.distributed import open_engine
+
+    with (
+        pytest.raises(ConfigError, match=r"^--scheduler: 'tcp://127.0.0.1:9': no Dask scheduler answers \("),
+        open_engine(None, "tcp://127.0.0.1:9"),
+    ):
+        pass
