@@ -239,9 +239,9 @@ class Evaluation:
             run_id=record.system_run_ids.get(system.name),
         )
         with run_context as run_id:
-            job = self._job(system, record, key, tracker)
             pending = [i for i in items if i.id not in done]
             remote = self.engine is not None and bool(pending)
+            job = self._job(system, record, key, tracker if remote else None)
             # all items finished, or answered by the engine's workers: nothing is started here
             agents = self.pool(outer) if pending and not remote else AgentPool(self.plan.pool_config, {})
 
@@ -285,8 +285,14 @@ class Evaluation:
         self.hooks.system_finished(system, results, calls)
         return results
 
-    def _job(self, system: System, record: EvaluationRecord, key: str, tracker: Tracker) -> SystemJob:
+    def _job(self, system: System, record: EvaluationRecord, key: str, remote: Tracker | None) -> SystemJob:
+        """What answering the system's items needs; for workers (`remote`: the system run's tracker)
+        the run's ids too, waiting for it to open (a local run opens while the first calls go out)."""
         assert system.graph is not None
+        mlflow, run = self.mlflow_settings, ("", "")
+        if remote is not None:
+            mlflow = mlflow.model_copy(update={"tracking_uri": remote.tracking_uri})
+            run = (remote.run_id or "", remote.experiment_id or "")
         return SystemJob.of(
             self.plan,
             system.graph,
@@ -295,8 +301,8 @@ class Evaluation:
             router_scope=record.eval_key[:16],
             store_url=self.store.url,
             cache_url=self.cache.url,
-            mlflow=self.mlflow_settings.model_copy(update={"tracking_uri": tracker.tracking_uri}),
-            run=(tracker.run_id or "", tracker.experiment_id or ""),
+            mlflow=mlflow,
+            run=run,
         )
 
     def _system_params(self, system: System, key: str) -> dict[str, object]:
