@@ -140,7 +140,7 @@ def test_two_workers_give_the_report_one_process_gives(
     assert parent.info.status == "FINISHED"
     for system, run_id in spread.record.system_run_ids.items():
         run = client.get_run(run_id)
-        assert run.info.status == "FINISHED" and run.data.metrics["n_items"] == ITEMS, system
+        assert run.info.status == "FINISHED", system
         assert (run.data.metrics["traces_written"], run.data.metrics["traces_missing"]) == (ITEMS, 0), system
 
 
