@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orch.config import PoolConfig
+from orch.eval.distributed import check_engine_request
 from orch.eval.plan import EvalPlan, EvalRequest
 from orch.mlflow_config import load_mlflow_settings
-from orch.tracking.preflight import check_tracking_store
+from orch.tracking.preflight import check_tracking_store, tracking_uri_source
 
 if TYPE_CHECKING:
     from orch.eval.report import EvalReport, SystemResults
@@ -108,6 +109,7 @@ def evaluate(
     plan = EvalPlan(request, pool)  # every input is checked before anything is opened or imported
     settings = load_mlflow_settings()
     check_tracking_store(settings)
+    check_engine_request(request, tracking_uri_source(settings)[2] or "sqlite:///mlflow.db")
     from orch.eval.execute import Evaluation
 
     return Evaluation(plan, settings, hooks or EvalHooks()).run()

@@ -8,10 +8,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import replace
 
-from orch.app.recording import log_results, log_setup, router_metrics
-from orch.app.session import RouterOptions, Session, check_keys
+from orch.app.recording import log_results, log_setup
+from orch.app.session import Session, check_keys
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
+from orch.eval.answering import SystemJob, answer_pending
+from orch.eval.distributed import Engine, open_engine
 from orch.eval.evaluate import EvalHooks, EvalOutcome, sc_samples
 from orch.eval.plan import EvalPlan, digest
 from orch.eval.record import finish_parent, log_parent_params, parent_experiment
@@ -23,7 +25,6 @@ from orch.mlflow_config import MlflowSettings
 from orch.nodes.budgets import RunBudget
 from orch.nodes.prompts import PROMPT_VERSION
 from orch.records import ItemResult
-from orch.routers.report import stored_observations
 from orch.settings import get_settings
 from orch.tracking import Tracker
 
@@ -41,9 +42,10 @@ class Evaluation:
         self.plan = plan
         self.request = plan.request
         self.hooks = hooks
-        state_dir = get_settings().state_dir
-        self.store = ResultStore(state_dir / "evals.sqlite")
-        self.cache = CallCache(state_dir / "calls.sqlite", prompt_version=PROMPT_VERSION, replay=self.request.replay)
+        orch_settings = get_settings()
+        # the cache first: a store that cannot be reached leaves no evaluation record behind
+        self.cache = CallCache(orch_settings.call_cache_url, prompt_version=PROMPT_VERSION, replay=self.request.replay)
+        self.store = ResultStore(orch_settings.eval_store_url)
         if self.request.trace_rate is not None:
             tracing = settings.tracing.model_copy(update={"sample_rate": self.request.trace_rate})
             settings = settings.model_copy(update={"tracing": tracing})
@@ -51,6 +53,10 @@ class Evaluation:
         self.results: dict[str, list[ItemResult]] = {}
         self.notes: list[str] = list(plan.dataset.notes)
         self._pool: AgentPool | None = None
+        self.engine: Engine | None = None
+        """The distributed engine whose workers answer the items (`--workers`, `--scheduler`), if any."""
+        self.worker_calls = 0
+        self.worker_hits = 0
 
     def resolve(self, system: System) -> System:
         """Fix self-consistency's sample count from the budget of the targets already run."""
@@ -96,13 +102,26 @@ class Evaluation:
             }
             check_keys(self.plan.pool_config, sorted(agents))
         lock = get_settings().state_dir / f"eval-{self.plan.eval_key()[:16]}.lock"
-        with file_lock(lock, on_wait=self.hooks.waiting):
+        with (
+            file_lock(lock, on_wait=self.hooks.waiting),
+            open_engine(self.request.workers, self.request.scheduler) as engine,
+        ):
+            self.engine = engine  # connected before any run opens: a scheduler that is down is bad input
             return self._run()
+
+    @property
+    def calls_made(self) -> int:
+        """Real model calls of this invocation: this process's cache misses and its workers'."""
+        return self.cache.stats.misses + self.worker_calls
+
+    @property
+    def cache_hits(self) -> int:
+        return self.cache.stats.hits + self.worker_hits
 
     def _run(self) -> EvalOutcome:
         tracker = Tracker(self.mlflow_settings)
         record = self.record(tracker)
-        calls_before = self.cache.stats.misses
+        calls_before = self.calls_made
         plan = self.plan
         with ExitStack() as stack:
             parent_id = stack.enter_context(
@@ -126,8 +145,8 @@ class Evaluation:
                 system = plan.systems[index] = self.resolve(declared)
                 self.results[system.name] = self._run_system(system, record, stack, budget)
             systems = self._compared(plan)
-            calls = self.cache.stats.misses - calls_before
-            report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache.stats.hits)
+            calls = self.calls_made - calls_before
+            report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache_hits)
             counts = {status: self._count(status) for status in ("degraded", "failed")}
             any_failed, stopped = any(counts["failed"].values()), budget.stop()
             record.status = "incomplete" if any_failed or stopped else "finished"
@@ -136,7 +155,7 @@ class Evaluation:
             self.store.save_evaluation(record)
         if stopped or any_failed:  # a budget's stop is an interruption (resumable), not a failure
             tracker.end_as(parent_id, "KILLED" if stopped else "FAILED")
-        hits = self.cache.stats.hits
+        hits = self.cache_hits
         degraded, failed = counts["degraded"], counts["failed"]
         return EvalOutcome(record, plan.sample, report, markdown, calls, hits, systems, degraded, failed, stopped)
 
@@ -211,7 +230,7 @@ class Evaluation:
         items = self.plan.sample.items
         done = self.store.load(key, [i.id for i in items])
         tracker = Tracker(self.mlflow_settings)
-        calls_before = self.cache.stats.misses
+        calls_before = self.calls_made
         run_context = tracker.start_run(
             record.experiment,
             system.name,
@@ -220,44 +239,71 @@ class Evaluation:
             run_id=record.system_run_ids.get(system.name),
         )
         with run_context as run_id:
-            # A routed system learns in item order from a cold start (nothing reused silently); on
-            # resume, the feedback of finished items is folded again before any pending item is routed.
-            router = RouterOptions(
-                router_id=f"eval-{record.eval_key[:12]}-{system.name}",
-                scope=record.eval_key[:16],
-                fresh=True,
-                order=[i.id for i in items],
-                replayed=[(i.id, stored_observations(done[i.id])) for i in items if i.id in done],
-                on_update=router_metrics(tracker),
-            )
             pending = [i for i in items if i.id not in done]
-            # all items finished: nothing is started, and nothing may be called
-            agents = self.pool(outer) if pending else AgentPool(self.plan.pool_config, {})
-            with session.start(agents, router=router, item_context=tracker.item_trace) as runner:
+            remote = self.engine is not None and bool(pending)
+            job = self._job(system, record, key, tracker if remote else None)
+            # all items finished, or answered by the engine's workers: nothing is started here
+            agents = self.pool(outer) if pending and not remote else AgentPool(self.plan.pool_config, {})
+
+            def started(session: Session) -> None:
                 if system.name not in record.system_run_ids:
                     record.system_run_ids[system.name] = run_id
                     self.store.save_evaluation(record)
                     log_setup(tracker, session, **self._system_params(system, key))
                 self.hooks.system_started(system, len(items), len(done))
 
-                def on_result(result: ItemResult) -> None:
-                    self.store.save(key, result)
-                    done[result.item.id] = result
-                    self.hooks.item_done(system, result)
-
-                runner.batch(pending, concurrency=self.request.concurrency, on_result=on_result, budget=budget)
-                if session.router is not None:
-                    tracker.log_text(session.router.service.state.model_dump_json(indent=2), "router/final_state.json")
+            local = [] if remote else pending
+            answer_pending(
+                job,
+                session,
+                agents,
+                self.store,
+                tracker,
+                local,
+                done,
+                budget=budget,
+                on_started=started,
+                on_result=lambda result: self.hooks.item_done(system, result),
+                log_final_state=not remote,
+            )
+            if remote:
+                assert self.engine is not None
+                calls, hits, traced = self.engine.answer_into(
+                    done, self.store, job, [i.id for i in pending], in_order=session.graph.route is not None,
+                    on_result=lambda result: self.hooks.item_done(system, result),
+                )  # fmt: skip
+                self.worker_calls, self.worker_hits = self.worker_calls + calls, self.worker_hits + hits
+                tracker.expect_traces(traced)  # the workers' traces, counted in this run when it ends
             results = [done[i.id] for i in items if i.id in done]  # a budget's stop leaves some unstarted
             stopped = len(results) < len(items)
-            calls = self.cache.stats.misses - calls_before
-            self._note_router(system, session, results, router.router_id)
+            calls = self.calls_made - calls_before
+            self._note_router(system, session, results, job.router_id)
             log_results(tracker, results, calls_made=calls)
             tracker.set_tags({"orch.stopped": "budget" if stopped else "no"})
         if stopped or any(r.status == "failed" for r in results):
             tracker.end_as(run_id, "KILLED" if stopped else "FAILED")
         self.hooks.system_finished(system, results, calls)
         return results
+
+    def _job(self, system: System, record: EvaluationRecord, key: str, remote: Tracker | None) -> SystemJob:
+        """What answering the system's items needs; for workers (`remote`: the system run's tracker)
+        the run's ids too, waiting for it to open (a local run opens while the first calls go out)."""
+        assert system.graph is not None
+        mlflow, run = self.mlflow_settings, ("", "")
+        if remote is not None:
+            mlflow = mlflow.model_copy(update={"tracking_uri": remote.tracking_uri})
+            run = (remote.run_id or "", remote.experiment_id or "")
+        return SystemJob.of(
+            self.plan,
+            system.graph,
+            key,
+            router_id=f"eval-{record.eval_key[:12]}-{system.name}",
+            router_scope=record.eval_key[:16],
+            store_url=self.store.url,
+            cache_url=self.cache.url,
+            mlflow=mlflow,
+            run=run,
+        )
 
     def _system_params(self, system: System, key: str) -> dict[str, object]:
         return {

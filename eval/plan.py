@@ -62,6 +62,10 @@ class EvalRequest(BaseModel):
     """US dollars of one item's calls after which its further calls are refused (failed calls)."""
     item_max_time: float | None = None
     """Seconds after which an item is cut off: a failed item, retried by the next run."""
+    workers: int | None = Field(None, ge=1)
+    """Answer the items on a local Dask cluster of this many worker processes (`orch.eval.distributed`)."""
+    scheduler: str | None = None
+    """Answer the items on the workers of a running Dask cluster: its scheduler's address (`tcp://host:8786`)."""
 
 
 def digest(value: object) -> str:

@@ -8,6 +8,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orch.errors import ConfigError
+from orch.store_urls import check_store_url, sqlite_url
 
 __all__ = ["OrchSettings", "get_settings"]
 
@@ -37,6 +38,14 @@ class OrchSettings(BaseSettings):
     """Where router states live: `sqlite:///path` (default `<state_dir>/router.sqlite`) or
     `postgresql://…` for routers shared by several processes or machines."""
 
+    eval_store: str | None = None
+    """Where evaluations keep their finished item results: `sqlite:///path` (default
+    `<state_dir>/evals.sqlite`) or `postgresql://…`, shared by the workers of a distributed evaluation."""
+
+    call_cache: str | None = None
+    """Where the content-addressed call cache lives: `sqlite:///path` (default
+    `<state_dir>/calls.sqlite`) or `postgresql://…`, shared by the workers of a distributed evaluation."""
+
     mlflow_config: Path = Path("mlflow.yaml")
     """MLflow settings file; a missing file means MLflow's own defaults."""
 
@@ -52,6 +61,22 @@ class OrchSettings(BaseSettings):
                     )
                 break
         return value
+
+    @field_validator("eval_store", "call_cache")
+    @classmethod
+    def _a_store(cls, value: str | None) -> str | None:
+        """A misspelt scheme fails here, before anything is opened, not at the first result."""
+        if value is not None and (problem := check_store_url(value)):
+            raise ValueError(problem)
+        return value
+
+    @property
+    def eval_store_url(self) -> str:
+        return self.eval_store or sqlite_url(self.state_dir / "evals.sqlite")
+
+    @property
+    def call_cache_url(self) -> str:
+        return self.call_cache or sqlite_url(self.state_dir / "calls.sqlite")
 
     @property
     def resolved_models_dir(self) -> Path:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from orch.errors import ConfigError
 from orch.routers.state import RouterState
 from orch.settings import get_settings
+from orch.store_urls import redacted
 
 if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
@@ -179,7 +180,12 @@ def _postgres(url: str) -> Iterator[tuple[BaseStore, Callable[[str], AbstractCon
     import psycopg
     from langgraph.store.postgres import PostgresStore
 
-    with PostgresStore.from_conn_string(url) as store, psycopg.connect(url, autocommit=True) as lock_conn:
+    try:  # one line naming the setting, not psycopg's traceback, when the server is down
+        lock_conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError("environment", "ORCH_ROUTER_STORE", f"{redacted(url)!r}: cannot connect ({cause})") from exc
+    with PostgresStore.from_conn_string(url) as store, lock_conn:
 
         @contextmanager
         def lock(name: str) -> Iterator[None]:

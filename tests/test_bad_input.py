@@ -164,6 +164,9 @@ CASES = [
     args_case("args-sample-bad-size", "--sample: 'paper:abc': N must be a positive whole number", sample="paper:abc"),
     args_case("args-sample-unknown", "--sample: unknown preset 'nope'", sample="nope"),
     args_case("args-exclude-sample-unknown", "--exclude-sample: unknown preset 'nope'", exclude_sample="nope"),
+    args_case("args-workers-and-scheduler", "--scheduler: give --workers N (a local cluster) or --scheduler ADDRESS, not both", workers="2", scheduler="tcp://127.0.0.1:9"),
+    args_case("args-workers-run-budget", "--max-cost: a run budget is not kept across the workers of --workers", workers="2", max_cost="1"),
+    args_case("args-scheduler-sqlite-store", "environment: ORCH_EVAL_STORE: workers on other machines cannot share 'sqlite:///", scheduler="tcp://127.0.0.1:9"),
     # -- environment ---------------------------------------------------------------------------
     pool_case("env-key-variable-unset-ask", KEYLESS, "agent 'one': environment variable ORCH_TEST_NEVER_SET is not set"),
     Case("env-key-variable-unset-eval", (*EVAL[:-1], "keyless.yaml"), "agent 'one': environment variable ORCH_TEST_NEVER_SET is not set",
@@ -184,6 +187,12 @@ CASES = [
          {"weighted.yaml": "name: w\nnodes:\n  answer: {type: direct, fan_out: panel}\n"
           "  weigh: {type: weigh, config: {profile: my-dev}}\n"
           "edges: [[START, answer], [answer, weigh], [weigh, END]]\n"}),
+    Case("env-eval-store-unknown-scheme", EVAL, "environment: ORCH_EVAL_STORE: 'mysql://db/orch': use sqlite:///path or postgresql://",
+         {"data.jsonl": GOOD_JSONL}, {"ORCH_EVAL_STORE": "mysql://db/orch"}),
+    Case("env-call-cache-server-down", EVAL, "environment: ORCH_CALL_CACHE: 'postgresql://orch:***@127.0.0.1:9/orch': cannot connect (",
+         {"data.jsonl": GOOD_JSONL}, {"ORCH_CALL_CACHE": "postgresql://orch:secret@127.0.0.1:9/orch"}),
+    Case("env-eval-store-server-down", EVAL, "environment: ORCH_EVAL_STORE: 'postgresql://127.0.0.1:9/orch': cannot connect (",
+         {"data.jsonl": GOOD_JSONL}, {"ORCH_EVAL_STORE": "postgresql://127.0.0.1:9/orch"}),
     Case("env-state-dir-is-a-file", EVAL, "environment: ORCH_STATE_DIR: 'state-file' is a file, not a folder",
          {"data.jsonl": GOOD_JSONL, "state-file": "x\n"}, {"ORCH_STATE_DIR": "state-file"}),
 ]

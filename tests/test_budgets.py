@@ -259,14 +259,14 @@ def test_an_item_past_its_time_is_a_failed_item_and_the_next_run_retries_it(
     assert first.stopped is None and first.failed == {"single:h": 2} and first.report.n_items == 0
     assert requests(served, "m-hang") == 2
     store = ResultStore(get_settings().state_dir / "evals.sqlite")
-    failures = store._db.execute("SELECT reasons, attempts FROM failures").fetchall()
+    failures = store._db.execute("SELECT reasons, attempts FROM failures")
     assert len(failures) == 2 and all("time budget: cut off after" in r and a == 1 for r, a in failures), failures
     assert MlflowClient().get_run(first.record.parent_run_id).info.status == "FAILED"  # failed items, not a stop
 
     second = evaluate(req.model_copy(update={"item_max_time": None}), pool=pool)
     assert requests(served, "m-hang") == 4  # both retried: a call cut off was never cached
     assert second.failed_items == 0 and second.report.n_items == 2
-    assert store._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0
+    assert store._db.execute("SELECT COUNT(*) FROM failures")[0][0] == 0
 
 
 def test_an_item_past_its_cost_gets_no_further_call(tmp_path: Path, served: RunningEndpoint) -> None:

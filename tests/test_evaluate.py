@@ -409,7 +409,7 @@ def test_failed_calls_are_failures_not_answers_and_a_rerun_retries_only_them(tmp
         client = MlflowClient()
         assert client.get_run(first.record.parent_run_id).info.status == "FAILED"
         store = ResultStore(get_settings().state_dir / "evals.sqlite")
-        rows = store._db.execute("SELECT reasons, attempts FROM failures").fetchall()
+        rows = store._db.execute("SELECT reasons, attempts FROM failures")
         assert len(rows) == 4 and all(attempts == 1 and "weak:" in reasons for reasons, attempts in rows)
         assert first.record.status == "incomplete"
         calls = len(server["requests"])
@@ -420,7 +420,7 @@ def test_failed_calls_are_failures_not_answers_and_a_rerun_retries_only_them(tmp
         assert second.failed_items == 0 and second.report.n_items == 4
         assert second.record.status == "finished"
         assert client.get_run(second.record.parent_run_id).info.status == "FINISHED"
-        assert store._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # answered since
+        assert store._db.execute("SELECT COUNT(*) FROM failures")[0][0] == 0  # answered since
 
 
 def test_a_profile_is_fitted_from_analyses_and_direct_answers_of_several_systems(setup: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ FOLDERS = {
 
 LAYERS = [  # (layer, module prefixes), bottom first
     ("records", ("orch.errors", "orch.settings", "orch.yamlio", "orch.items", "orch.records", "orch.config")),
-    ("records", ("orch.mlflow_config", "orch.summary", "orch.testing", "orch.locks", "orch.spans")),
+    ("records", ("orch.mlflow_config", "orch.summary", "orch.testing", "orch.locks", "orch.spans", "orch.store_urls")),
     ("backends", ("orch.backends",)),
     ("tracking", ("orch.tracking",)),
     ("nodes", ("orch.nodes",)),

@@ -1,4 +1,4 @@
-"""A content-addressed cache of chat completions, in SQLite.
+"""A content-addressed cache of chat completions, in SQLite or PostgreSQL.
 
 The key is the sha256 of what determines a reply: the model's identity (never its port or API
 key), the request parameters, the messages and the prompt version. Re-running an evaluation, or
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orch.backends.sql import SqlDatabase
 from orch.errors import OrchError
+from orch.store_urls import sqlite_url
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -42,6 +42,12 @@ def call_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, agent TEXT, completion TEXT NOT NULL, "
+    "created DOUBLE PRECISION NOT NULL)"
+)
+
+
 class CacheStats:
     """Hits and misses since the cache was opened (misses are real model calls)."""
 
@@ -54,43 +60,43 @@ class CacheStats:
 
 
 class CallCache:
-    """Completions by key; every write is committed at once, so a crash loses nothing already paid for."""
+    """Completions by key; every write is committed at once, so a crash loses nothing already paid for.
 
-    def __init__(self, path: Path, *, prompt_version: str, replay: bool = False) -> None:
-        """`prompt_version` is part of every key (see `orch.nodes.PROMPT_VERSION`)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+    Args:
+        location: a SQLite file, or a URL: `sqlite:///path` or `postgresql://…` (the workers of a
+            distributed evaluation share one PostgreSQL cache).
+        prompt_version: part of every key (see `orch.nodes.PROMPT_VERSION`).
+        replay: refuse any call that is not cached (`ReplayMiss`).
+        setting: the variable that chose `location`, named when it cannot be opened.
+    """
+
+    def __init__(
+        self, location: Path | str, *, prompt_version: str, replay: bool = False, setting: str = "ORCH_CALL_CACHE"
+    ) -> None:
+        self.url = sqlite_url(location) if isinstance(location, Path) else location
         self.prompt_version = prompt_version
         self.replay = replay
         self.stats = CacheStats()
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, agent TEXT, completion TEXT NOT NULL, "
-            "created REAL NOT NULL)"
-        )
+        self._db = SqlDatabase(self.url, setting=setting, schema=(_SCHEMA,))
 
     def get(self, key: str) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        rows = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,))
+        if not rows:
             self.stats.misses += 1
             return None
         self.stats.hits += 1
-        return json.loads(row[0])
+        return json.loads(rows[0][0])
 
     def put(self, key: str, agent: str, completion: Mapping[str, object]) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO calls (key, agent, completion, created) VALUES (?, ?, ?, ?)",
-                (key, agent, json.dumps(dict(completion)), time.time()),
-            )
+        self._db.execute(
+            "INSERT INTO calls (key, agent, completion, created) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET agent = excluded.agent, completion = excluded.completion, "
+            "created = excluded.created",
+            (key, agent, json.dumps(dict(completion)), time.time()),
+        )
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM calls")[0][0])
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()

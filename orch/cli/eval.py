@@ -90,6 +90,22 @@ MarginOpt = Annotated[
         "non-inferior in the verdict. Default 0.03 (3 points).",
     ),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Answer the items on a local Dask cluster of N worker processes (each keeps --concurrency in flight).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Answer the items on a running Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786. "
+        "Needs ORCH_EVAL_STORE and ORCH_CALL_CACHE on postgresql:// and an MLflow server.",
+    ),
+]
 MapOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -121,6 +137,8 @@ def evaluate_command(
     max_time: MaxTimeOpt = None,
     item_max_cost: ItemMaxCostOpt = None,
     item_max_time: ItemMaxTimeOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Run or resume an evaluation; one MLflow parent run, one nested run per system.
 
@@ -149,6 +167,8 @@ def evaluate_command(
         max_time=max_time,
         item_max_cost=item_max_cost,
         item_max_time=item_max_time,
+        workers=workers,
+        scheduler=scheduler,
     )
     started = time.perf_counter()
     with progress_bar("acc") as progress:

@@ -124,6 +124,45 @@ class Tracker:
         finally:
             self._end_run(opened_ms, status)
 
+    def run_trace_writer(self, run_id: str, experiment_id: str) -> TraceWriter:
+        """A trace writer for `run_id` that its caller keeps across several `attach`es and closes."""
+        settings = self.settings
+        return TraceWriter(lambda: (configure_tracking(settings), run_id, experiment_id))
+
+    @contextmanager
+    def attach(self, run_id: str, experiment_id: str, *, writer: TraceWriter | None = None) -> Iterator[None]:
+        """Write into a run another process opened and will end (a distributed evaluation's worker):
+        traces, buffered metrics and artifacts go to `run_id`; the run is neither reopened nor ended
+        here, and its owner counts the traces (`expect_traces`). A trace not stored warns (raises
+        under `strict`). A `writer` kept by the caller (`run_trace_writer`; its process takes
+        seconds to start) is flushed at the end, not closed."""
+        settings = self.settings
+        self._run = RunThread(lambda: (configure_tracking(settings), (run_id, experiment_id))[1])
+        self._traced, self._writer = 0, writer
+        try:
+            yield
+        finally:
+            problem = self._run.settle()
+            self.flush_metrics()
+            used, self._writer = self._writer, None
+            if used is not None and self._traced:
+                for error in used.flush().get("errors", []):
+                    self._warn_or_raise(f"MLflow: a trace was not stored: {error}", ending_badly=False)
+            if used is not None and used is not writer:
+                used.close()
+            self._close_run()
+            if problem is not None:
+                raise problem
+
+    @property
+    def traced(self) -> int:
+        """Traces handed to the writer since the run was opened or attached."""
+        return self._traced
+
+    def expect_traces(self, count: int) -> None:
+        """Traces other processes stored in this run (its workers'), checked with its own when it ends."""
+        self._traced += count
+
     def _end_run(self, opened_ms: int, status: str) -> None:
         """Settle the background work, write what is buffered, check the traces, end the run."""
         assert self._run is not None
@@ -161,14 +200,14 @@ class Tracker:
         """Wait until the writer stored this run's traces, check them, and stop it (a run that
         traced nothing never started one)."""
         writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        if self._traced:
+        if writer is not None and self._traced:
             reply = writer.flush(30.0 if ending_badly else 600.0)  # an interrupted user waits less
             for error in reply.get("errors", []):
                 self._warn_or_raise(f"MLflow: a trace was not stored: {error}", ending_badly)
+        if self._traced:  # this process's traces and its workers' (see `expect_traces`)
             self._check_traces(since_ms, ending_badly=ending_badly)
-        writer.close()
+        if writer is not None:
+            writer.close()
 
     def _best_effort(self, what: str, action: Callable[[], Any]) -> Any:
         try:
