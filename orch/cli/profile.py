@@ -45,7 +45,9 @@ def show(name: NameArg) -> None:
     from orch.nodes.profiles import load_profile
 
     profile = load_profile(name, field="profile")
-    table = Table(title=f"{profile.label} from {profile.source}", title_justify="left")
+    source = profile.source
+    measured = f"{source.get('items', '?')} items of {source.get('dataset', '?')}: {source.get('system', '?')}"
+    table = Table(title=f"{profile.label}, measured on {measured}", title_justify="left")
     for column in ("witness", "accuracy", "answered", "position prior"):
         table.add_column(column)
     for agent, r in sorted(profile.agents.items()):
