@@ -1,10 +1,10 @@
 """Fitting a reliability profile from a finished evaluation (on a development split).
 
 Per witness (an agent's analyses, or its direct answers as `<agent>/direct`): the accuracy of its
-answers in the systems' results (analyses in `orch`, direct answers in `single:<agent>` or `vote`),
-and its position prior — the mean of its
-distributions over the options, per number of options, which needs no gold label. Items the run
-failed, and answers with no gold, do not count; the profile names the evaluation it came from.
+answers in the systems' results (analyses in `orch-merge`, direct answers in `single:<agent>` or
+`vote`), and its position prior — the mean of its distributions over the options, per number of
+options, which needs no gold label. Items the run failed, and answers with no gold, do not count;
+the profile names the evaluations and systems it came from.
 """
 
 from __future__ import annotations
