@@ -104,7 +104,7 @@ def test_evaluation_compares_systems_in_one_experiment(setup: dict[str, Any]) ->
 
 def _check_should_you_ensemble(report: Any, markdown: str) -> None:
     """strong answers B (right on the 4 odd items), mid A (never right), weak C (right on the 4 even
-    ones); orch's merge follows strong on every item."""
+    ones); orch-merge's merge follows strong on every item."""
     assert report.best_single == "single:strong" and report.noninferiority_margin == 0.03
     [ni] = report.noninferiority
     # identical to strong on 8 items: z = sqrt(nδ / (1 − δ)) = sqrt(0.24 / 0.97), one-sided p = 0.309
@@ -118,7 +118,7 @@ def _check_should_you_ensemble(report: Any, markdown: str) -> None:
     assert ni.test.p_value == pytest.approx(0.309448, abs=1e-6) and ni.p_holm == ni.test.p_value
     assert (round(ni.test.ci_low, 4), round(ni.test.ci_high, 4)) == (-0.3244, 0.3244)
     assert report.verdict == (
-        "ensemble not worth it: orch is not non-inferior to single:strong at 3 points "
+        "ensemble not worth it: orch-merge is not non-inferior to single:strong at 3 points "
         "(Δ +0.0%, 95% CI -32.4% to +32.4%, Holm p = 0.309)"
     )
     pairs = {(a.agent_a, a.agent_b): a for a in report.agreement}
@@ -190,9 +190,11 @@ def test_self_consistency_matches_the_target_budget(setup: dict[str, Any]) -> No
     rows = {r.name: r for r in outcome.report.rows}
     expected = sc_samples(rows["orch-merge"].tokens_per_item, rows["cot:strong"].tokens_per_item)
     assert rows["sc:strong"].calls_per_item == expected
-    assert any(note.startswith(f"sc:strong: {expected} samples, matching orch's") for note in outcome.report.notes)
+    assert any(
+        note.startswith(f"sc:strong: {expected} samples, matching orch-merge's") for note in outcome.report.notes
+    )
     flags = {(c.comparison.baseline, c.flagged) for c in outcome.report.comparisons}
-    assert ("cot:strong", False) in flags  # orch does not beat it here, so nothing is claimed or flagged
+    assert ("cot:strong", False) in flags  # orch-merge does not beat it here, so nothing is claimed or flagged
 
 
 @pytest.mark.parametrize(("target", "sample", "expected"), [(1600, 320, 5), (100, 320, 2), (10_000, 100, 16)])
@@ -294,7 +296,7 @@ def test_routed_system_logs_ema_curves_resumes_and_replays(setup: dict[str, Any]
 
     outcome = replay_evaluation(resumed.record.parent_run_id, {"orch": {"preset": "orch"}, "k=1": {"k": 1}}, log=True)
     assert [r.setting for r in outcome.results] == ["orch", "k=1"] and outcome.items == 8
-    assert outcome.source == "orch analyses"
+    assert outcome.source == "orch-merge analyses"
     # replaying the live router's own setting on the signals it learned from reproduces its choices
     assert [d.merger for d in outcome.results[0].decisions] == [merger for _, merger, _ in routed]
     assert outcome.fixed_agents == {"mid": 0.0, "strong": 0.5, "weak": 0.5}
@@ -349,7 +351,9 @@ def test_the_margin_is_an_option_and_the_logged_report_keeps_it(setup: dict[str,
     # identical to strong on 8 items: z = sqrt(8 · 0.4 / 0.6), p = 0.0105 < 0.025
     [ni] = outcome.report.noninferiority
     assert ni.non_inferior and ni.test.p_value == pytest.approx(0.010461, abs=1e-6)
-    assert outcome.report.verdict.startswith("ensemble holds up: orch is non-inferior to single:strong at 40 points")
+    assert outcome.report.verdict.startswith(
+        "ensemble holds up: orch-merge is non-inferior to single:strong at 40 points"
+    )
     report, markdown = report_from_run(outcome.record.parent_run_id)
     assert report.noninferiority_margin == 0.4 and report.verdict == outcome.report.verdict
     assert markdown == outcome.markdown

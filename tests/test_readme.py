@@ -42,7 +42,15 @@ def test_readme_python_section_runs(remote_pool, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "name: answer-then-vote" in out and "## Systems" in out
     result, evaluation, asked = namespace["result"], namespace["evaluation"], namespace["asked"]
-    assert result.answer == "C" and result.correct and [a.agent for a in result.analyses] == ["mid", "strong", "weak"]
+    assert result.answer == "C" and result.correct  # orch: analyses and direct answers, in agent order
+    assert [a.witness for a in result.analyses] == [
+        "mid",
+        "mid/direct",
+        "strong",
+        "strong/direct",
+        "weak",
+        "weak/direct",
+    ]
     assert namespace["state"]["decision"]["answer"] == "C"
     frame = evaluation.to_frame()
     assert list(frame["system"]) == ["single:strong", "single:mid", "single:weak", "vote", "answer-then-vote"]
