@@ -62,14 +62,17 @@ def test_orch_graph_over_http_gives_a_valid_answer_and_deterministic_decisions()
             second = runner.invoke(item)
     for result in (first, second):
         assert result.answer is None or result.answer in item.letters
-        assert [a.agent for a in result.analyses] == ["smol-a", "smol-b"]
+        # orch: each agent's analysis and its direct answer; smol-* are not in the shipped profile, so
+        # no witness has a weight and the merger decides
+        assert [a.witness for a in result.analyses] == ["smol-a", "smol-a/direct", "smol-b", "smol-b/direct"]
+        assert result.decision.method in ("merge", "merge_fallback_weighted", "none")
         assert all(a.path != "error" for a in result.analyses)
         assert result.usage.calls >= 3 and result.usage.output_tokens > 0
     # temperature 0, a seed and cache_prompt: false make the same item give the same text
     assert [a.raw for a in first.analyses] == [a.raw for a in second.analyses]
     assert first.decision.raw == second.decision.raw and first.answer == second.answer
     # llama.cpp sends the answer token's log-probabilities: a distribution over the options, whose
-    # most likely option is the one the grammar let the model write
+    # most likely option is the one the grammar let the model write (analyses and direct answers alike)
     for analysis in (a for a in first.analyses if a.answer is not None and a.path == "json"):
         assert analysis.distribution is not None and set(analysis.distribution) == set(item.letters)
         assert sum(analysis.distribution.values()) == pytest.approx(1.0, abs=1e-4)
