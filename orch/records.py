@@ -305,6 +305,11 @@ class ItemResult(BaseModel):
     def valid(self) -> bool:
         return self.answer is not None
 
+    def shown_as(self, output: AgentOutput) -> str:
+        """An output's name in tables and summaries: its agent, or its witness (`<agent>/direct`)
+        where direct answers stand beside analyses."""
+        return output.witness if len({a.kind for a in self.analyses}) > 1 else output.agent
+
     @property
     def model_ms(self) -> float:
         """Model time: the item's calls summed (cached calls count their original time). The one

@@ -124,9 +124,8 @@ def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
 
     by_agent: dict[str, list] = {}
     for r in results:
-        mixed = len({a.kind for a in r.analyses}) > 1
         for a in r.analyses:
-            by_agent.setdefault(a.witness if mixed else a.agent, []).append((r, a))
+            by_agent.setdefault(r.shown_as(a), []).append((r, a))
     agents = []
     for agent_id in sorted(by_agent):
         pairs = by_agent[agent_id]
@@ -216,9 +215,8 @@ def item_row(result: ItemResult) -> dict[str, object]:
         row["routing.merger"] = result.routing.merger
         row["routing.state_version"] = result.routing.state_version
         row["routing.probe"] = ",".join(result.routing.probe)
-    mixed = len({a.kind for a in result.analyses}) > 1  # direct answers beside analyses: `<agent>/direct`
     for a in result.analyses:
-        name = a.witness if mixed else a.agent
+        name = result.shown_as(a)
         key = name if a.slot == 0 else f"{name}#{a.slot}"
         row[f"answer.{key}"] = a.answer or ""
         row[f"path.{key}"] = a.path

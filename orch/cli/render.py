@@ -12,7 +12,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from orch.nodes.budgets import BudgetStop
-    from orch.records import AgentOutput, ItemResult
+    from orch.records import ItemResult
     from orch.summary import RunSummary
 
 __all__ = [
@@ -134,13 +134,8 @@ def decision_lines(result: ItemResult) -> list[str]:
     return lines
 
 
-def _column(output: AgentOutput, result: ItemResult) -> str:
-    """The agent, or `<agent>/direct` for a direct answer beside analyses."""
-    return output.witness if len({a.kind for a in result.analyses}) > 1 else output.agent
-
-
 def items_table(results: Sequence[ItemResult]) -> Table:
-    agents = sorted({(_column(a, r), a.slot) for r in results for a in r.analyses})
+    agents = sorted({(r.shown_as(a), a.slot) for r in results for a in r.analyses})
     table = Table(title="Items", title_justify="left")
     for column in (
         "item",
@@ -153,7 +148,7 @@ def items_table(results: Sequence[ItemResult]) -> Table:
     ):
         table.add_column(column)
     for r in results:
-        by_agent = {(_column(a, r), a.slot): a for a in r.analyses}
+        by_agent = {(r.shown_as(a), a.slot): a for a in r.analyses}
         cells = [(by_agent[k].answer or "∅") if k in by_agent else "" for k in agents]
         table.add_row(
             r.item.id,
