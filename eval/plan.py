@@ -18,7 +18,7 @@ from orch.app.session import check_keys
 from orch.config import PoolConfig, load_pool_config, pool_fingerprint
 from orch.eval.datasets import ColumnMapping, Dataset, load_benchmark
 from orch.eval.noninferiority import DEFAULT_MARGIN
-from orch.eval.sampling import Sample, sample
+from orch.eval.sampling import Sample, parse_exclusion, sample
 from orch.eval.systems import System, parse_systems, self_consistency_graph
 from orch.graphs import Graph
 from orch.items import Item
@@ -47,7 +47,8 @@ class EvalRequest(BaseModel):
     fresh: bool = False
     """Start new MLflow runs even if this evaluation exists (finished items and cached calls still count)."""
     exclude_sample: str | None = None
-    """Remove the items of this preset (same seed) first: a development split disjoint from a reported one."""
+    """Remove the items of this preset first (`paper`, or `paper@0` to name the seed it was drawn with;
+    default the run's seed): a development split disjoint from a reported one."""
     trace_rate: float | None = Field(None, ge=0, le=1)
     budget_tolerance: float = Field(0.25, ge=0)
     noninferiority_margin: float = Field(DEFAULT_MARGIN, ge=0, lt=1)
@@ -98,11 +99,10 @@ class EvalPlan:
             self.dataset = load_benchmark(benchmark, request.mapping)
         else:
             self.dataset = items_dataset(list(benchmark))
-        exclude = (
-            sample(self.dataset, request.exclude_sample, request.seed, option="--exclude-sample").ids
-            if request.exclude_sample
-            else ()
-        )
+        exclude: tuple[str, ...] = ()
+        if request.exclude_sample:
+            preset, seed = parse_exclusion(request.exclude_sample, request.seed)
+            exclude = sample(self.dataset, preset, seed, option="--exclude-sample").ids
         self.sample: Sample = sample(self.dataset, request.sample, request.seed, exclude=exclude)
         if isinstance(pool, PoolConfig):
             self.pool_config, self.pool_source, self.pool_hash = pool, "<given>", pool_fingerprint(pool)

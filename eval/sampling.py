@@ -155,6 +155,16 @@ def parse_sample(spec: str, option: str = "--sample") -> SamplePreset:
     return SamplePreset(kind, int(count))
 
 
+def parse_exclusion(spec: str, seed: int) -> tuple[SamplePreset, int]:
+    """Read `--exclude-sample PRESET[@SEED]`: the preset, and the seed it is drawn with (the run's own
+    unless given). A development split drawn under another seed than the reported sample must name
+    the reported seed (`paper@0`), or it excludes a different sample and may overlap the reported one."""
+    preset, at, seed_text = spec.strip().partition("@")
+    if at and not re.fullmatch(r"[0-9]+", seed_text):
+        raise DatasetError("--exclude-sample", None, f"{spec!r}: the seed after @ must be a whole number, e.g. paper@0")
+    return parse_sample(preset, "--exclude-sample"), int(seed_text) if at else seed
+
+
 def sample_key(dataset_sha256: str, seed: int, item_id: str) -> str:
     """An item's sampling key: the smaller, the earlier it is picked within its stratum."""
     return hashlib.sha256(f"{dataset_sha256}:{seed}:{item_id}".encode()).hexdigest()

@@ -164,6 +164,7 @@ CASES = [
     args_case("args-sample-bad-size", "--sample: 'paper:abc': N must be a positive whole number", sample="paper:abc"),
     args_case("args-sample-unknown", "--sample: unknown preset 'nope'", sample="nope"),
     args_case("args-exclude-sample-unknown", "--exclude-sample: unknown preset 'nope'", exclude_sample="nope"),
+    args_case("args-exclude-sample-bad-seed", "--exclude-sample: 'paper@x': the seed after @ must be a whole number", exclude_sample="paper@x"),
     args_case("args-workers-and-scheduler", "--scheduler: give --workers N (a local cluster) or --scheduler ADDRESS, not both", workers="2", scheduler="tcp://127.0.0.1:9"),
     args_case("args-workers-run-budget", "--max-cost: a run budget is not kept across the workers of --workers", workers="2", max_cost="1"),
     args_case("args-scheduler-sqlite-store", "environment: ORCH_EVAL_STORE: workers on other machines cannot share 'sqlite:///", scheduler="tcp://127.0.0.1:9"),

@@ -11,7 +11,7 @@ import pytest
 
 from orch.errors import DatasetError
 from orch.eval.datasets import Dataset, load_benchmark
-from orch.eval.sampling import PAPER_MMLU_SUBJECTS, SamplePreset, parse_sample, sample, sample_key
+from orch.eval.sampling import PAPER_MMLU_SUBJECTS, SamplePreset, parse_exclusion, parse_sample, sample, sample_key
 from orch.items import Item
 
 SHA = "5" * 64
@@ -299,6 +299,20 @@ def test_dev_split_excluding_the_paper_sample_is_disjoint_and_stable() -> None:
     assert dev.excluded == tuple(sorted(paper.ids))
     # the same as sampling a dataset that never had those items
     assert dev.ids == sample(subset(MMLU, {i.id for i in MMLU.items} - set(paper.ids)), "stratified:100").ids
+
+
+def test_an_exclusion_names_the_seed_of_the_sample_it_removes() -> None:
+    """A dev split at seed 1 must remove the paper sample reported at seed 0, not paper@1."""
+    assert parse_exclusion("paper", 1) == (SamplePreset("paper"), 1)
+    assert parse_exclusion("paper:60@0", 1) == (SamplePreset("paper", 60), 0)
+    reported = set(sample(MMLU, "paper", 0).ids)
+    preset, seed = parse_exclusion("paper@0", 1)
+    dev = sample(MMLU, "stratified:150", 1, exclude=sample(MMLU, preset, seed).ids)
+    assert not set(dev.ids) & reported
+    same_seed = sample(MMLU, "stratified:150", 1, exclude=sample(MMLU, "paper", 1).ids)
+    assert set(same_seed.ids) & reported  # what `paper` alone removes at seed 1 overlaps seed 0's sample
+    with pytest.raises(DatasetError, match="the seed after @ must be a whole number"):
+        parse_exclusion("paper@x", 0)
 
 
 def test_exclude_refuses_unknown_ids_and_bare_strings() -> None:

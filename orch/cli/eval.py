@@ -75,7 +75,12 @@ BaselineOpt = Annotated[
 ReplayOpt = Annotated[bool, typer.Option("--replay", help="Refuse any uncached model call (offline re-run).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="New MLflow runs even if this evaluation exists.")]
 ExcludeOpt = Annotated[
-    str | None, typer.Option("--exclude-sample", help="Leave out this preset's items (same seed): a development split.")
+    str | None,
+    typer.Option(
+        "--exclude-sample",
+        help="Leave out this preset's items: a development split. PRESET@SEED names the seed the reported "
+        "sample was drawn with (paper@0) when this run uses another.",
+    ),
 ]
 TraceRateOpt = Annotated[
     float | None, typer.Option("--trace-rate", min=0, max=1, help="Fraction of items traced (default: mlflow.yaml).")
