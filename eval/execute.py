@@ -13,11 +13,11 @@ from orch.app.session import Session, check_keys
 from orch.backends.cache import CallCache
 from orch.backends.pool import AgentPool
 from orch.eval.answering import SystemJob, answer_pending
+from orch.eval.compared import compared, router_note
 from orch.eval.distributed import Engine, open_engine
 from orch.eval.evaluate import EvalHooks, EvalOutcome, sc_samples
 from orch.eval.plan import EvalPlan, digest
 from orch.eval.record import finish_parent, log_parent_params, parent_experiment
-from orch.eval.report import SystemResults
 from orch.eval.store import EvaluationRecord, ResultStore
 from orch.eval.systems import System, self_consistency_graph
 from orch.locks import file_lock
@@ -144,7 +144,7 @@ class Evaluation:
                     continue
                 system = plan.systems[index] = self.resolve(declared)
                 self.results[system.name] = self._run_system(system, record, stack, budget)
-            systems = self._compared(plan)
+            systems = compared(plan.systems, plan.sample.items, self.results, self.notes)
             calls = self.calls_made - calls_before
             report, markdown = finish_parent(tracker, plan, systems, self.notes, calls, self.cache_hits)
             counts = {status: self._count(status) for status in ("degraded", "failed")}
@@ -161,36 +161,6 @@ class Evaluation:
 
     def _count(self, status: str) -> dict[str, int]:
         return {name: sum(r.status == status for r in results) for name, results in self.results.items()}
-
-    def _compared(self, plan: EvalPlan) -> list[SystemResults]:
-        """Each system's results on the items every system answered: a failed item is no answer, and
-        an item a budget left unstarted has none yet, so each is left out of every comparison (and
-        noted) until a re-run answers it."""
-        failed = sorted({r.item.id for results in self.results.values() for r in results if r.status == "failed"})
-        if failed:
-            shown = ", ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
-            self.notes.append(
-                f"{len(failed)} item(s) failed in some system and are left out of every comparison; "
-                f"run the same command again to retry them ({shown})"
-            )
-        left_out = set(failed)
-        ran = [{r.item.id for r in results} for results in self.results.values()]
-        unstarted = [i.id for i in plan.sample.items if i.id not in left_out and not all(i.id in r for r in ran)]
-        if unstarted:
-            self.notes.append(
-                f"{len(unstarted)} item(s) were not run by some system (the budget stopped the evaluation) and are "
-                "left out of every comparison; run the same command again to continue"
-            )
-        left_out.update(unstarted)
-        return [
-            SystemResults(
-                name=s.name,
-                kind=s.kind,
-                baseline=s.baseline,
-                results=[r for r in self.results[s.name] if r.item.id not in left_out],
-            )
-            for s in plan.systems
-        ]
 
     def pool(self, stack: ExitStack) -> AgentPool:
         """The agents, started once and only if some item still needs a model."""
@@ -277,7 +247,9 @@ class Evaluation:
             results = [done[i.id] for i in items if i.id in done]  # a budget's stop leaves some unstarted
             stopped = len(results) < len(items)
             calls = self.calls_made - calls_before
-            self._note_router(system, session, results, job.router_id)
+            if session.graph.route is not None:
+                policy = session.graph.route.config.policy.policy_hash
+                self.notes.append(router_note(system.name, results, job.router_id, policy))
             log_results(tracker, results, calls_made=calls)
             tracker.set_tags({"orch.stopped": "budget" if stopped else "no"})
         if stopped or any(r.status == "failed" for r in results):
@@ -314,18 +286,3 @@ class Evaluation:
             "samples": system.samples or "",
             **self.plan.budgets.params(),
         }
-
-    def _note_router(self, system: System, session: Session, results: list[ItemResult], router_id: str) -> None:
-        route = session.graph.route
-        if route is None:
-            return
-        extra = sum(r.feedback.extra_calls for r in results if r.feedback)
-        mergers: dict[str, int] = {}
-        for r in results:
-            if r.routing is not None:
-                mergers[r.routing.merger] = mergers.get(r.routing.merger, 0) + 1
-        self.notes.append(
-            f"{system.name}: router {router_id} (policy {route.config.policy.policy_hash}); "
-            f"{extra} extra calls for feedback, counted in its calls and tokens; mergers chosen: "
-            + ", ".join(f"{agent} ×{n}" for agent, n in sorted(mergers.items()))
-        )
