@@ -135,31 +135,37 @@ def decision_lines(result: ItemResult) -> list[str]:
 
 
 def items_table(results: Sequence[ItemResult]) -> Table:
-    agents = sorted({(r.shown_as(a), a.slot) for r in results for a in r.analyses})
-    table = Table(title="Items", title_justify="left")
-    for column in (
-        "item",
-        "gold",
-        "answer",
-        "",
-        "how",
-        *(f"{a}{'#' + str(s) if s else ''}" for a, s in agents),
-        "model s",
-    ):
+    """One row per item, one column per agent (and facet slot). Where an agent both analysed and
+    answered directly, its cell is `analysis/direct`, so the table stays as wide as the panel."""
+    agents = sorted({(a.agent, a.slot) for r in results for a in r.analyses})
+    both = any(len({a.kind for a in r.analyses}) > 1 for r in results)
+    caption = "agent cells: analysis/direct answer" if both else None
+    table = Table(title="Items", title_justify="left", caption=caption, caption_justify="left")
+    columns = ("item", "gold", "answer", "", "how", *(f"{a}{'#' + str(s) if s else ''}" for a, s in agents))
+    for column in (*columns, "model s"):
         table.add_column(column)
     for r in results:
-        by_agent = {(r.shown_as(a), a.slot): a for a in r.analyses}
-        cells = [(by_agent[k].answer or "∅") if k in by_agent else "" for k in agents]
         table.add_row(
             r.item.id,
             r.item.answer or "",
             r.answer or "∅",
             _mark(r.correct),
             r.decision.method,
-            *cells,
+            *(_agent_cell(r, agent, slot) for agent, slot in agents),
             f"{r.model_ms / 1000:.1f}",
         )
     return table
+
+
+def _agent_cell(result: ItemResult, agent: str, slot: int) -> str:
+    """The agent's answers on this item: its analysis's, then its direct answer's (`B/A`)."""
+    answers = [
+        o.answer or "∅"
+        for kind in ("analysis", "direct")
+        for o in result.analyses
+        if o.agent == agent and o.slot == slot and o.kind == kind
+    ]
+    return "/".join(answers)
 
 
 def end_of_run(
