@@ -28,7 +28,8 @@ class FeedbackResult(BaseModel):
     """False when this feedback had been applied before: feedback counts once only."""
     version: int
     correct: dict[str, float]
-    """Per panel agent: the share of its answers the given answer confirms."""
+    """Per panel agent that answered: the share of its answers the given answer confirms (an agent
+    whose calls all failed taught nothing about accuracy and is left out)."""
 
 
 def feedback_observations(result: ItemResult, answer: str) -> tuple[list[Observation], str]:
@@ -67,5 +68,5 @@ def apply_feedback(
         answer=gold,
         applied=applied,
         version=state.version if state else 0,
-        correct={o.agent: o.correct or 0.0 for o in observations},
+        correct={o.agent: o.correct for o in observations if o.correct is not None},
     )

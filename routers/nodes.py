@@ -45,10 +45,11 @@ def _router(runtime: Runtime[RunContext], node_id: str) -> RouterService | Hoste
 def observations_from_outputs(
     item: Item, outputs: Sequence[AgentOutput], failed: Collection[str] = ()
 ) -> list[Observation]:
-    """One observation per agent: the share of its answers that were right (None without gold), its
-    summed latency and cost (None when no call of it completed: a failed call's 0 ms is not a speed),
-    and whether all its calls succeeded (stability). `failed`: agents with a failed call outside
-    `outputs` (a merge call). Sorted by agent id."""
+    """One observation per agent: the share of its answers that were right (None without gold, or
+    when every call of it failed: a failure is counted once, by stability, not as a wrong answer
+    too), its summed latency and cost (None when no call of it completed: a failed call's 0 ms is
+    not a speed), and whether all its calls succeeded (stability). `failed`: agents with a failed
+    call outside `outputs` (a merge call). Sorted by agent id."""
     by_agent: dict[str, list[AgentOutput]] = {}
     for output in outputs:
         by_agent.setdefault(output.agent, []).append(output)
@@ -56,7 +57,12 @@ def observations_from_outputs(
     for agent in sorted({*by_agent, *failed}):
         outs = by_agent.get(agent, [])
         measured = sum(o.usage.calls for o in outs) > 0
-        correct = None if item.answer is None or not outs else sum(o.answer == item.answer for o in outs) / len(outs)
+        answered = [o for o in outs if o.path != "error"]
+        correct = (
+            None
+            if item.answer is None or not answered
+            else sum(o.answer == item.answer for o in answered) / len(answered)
+        )
         observations.append(
             Observation(
                 agent=agent,

@@ -241,7 +241,9 @@ def test_failed_and_refused_calls_lower_stability_and_teach_no_latency() -> None
     assert "circuit open" in next(a.error for a in results[3].analyses if a.agent == "weak")
     weak = [next(o for o in r.feedback.observations if o.agent == "weak") for r in results]
     assert [(o.ok, o.latency_ms, o.cost) for o in weak] == [(False, None, None)] * 4
+    assert [o.correct for o in weak] == [None] * 4  # a failure is counted once: by stability, not as wrong
     stats = service.state.agents["weak"]
+    assert stats.accuracy.n == 0
     assert stats.stability.value == pytest.approx(0.8**4) and stats.stability.n == 4
     assert stats.latency_ms.n == 0 and service.state.agents["strong"].stability.value == 1.0
 
