@@ -87,7 +87,7 @@ def list_evaluations(limit: int = 20) -> list[dict[str, object]]:
     return [
         {
             "run_id": r.run_id,
-            "experiment": r.experiment_name,
+            "benchmark": r.experiment_name.removeprefix("orch-eval-"),
             "started": datetime.fromtimestamp(r.start_time / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
             "status": r.status,
             "sample": r.params.get("sample", ""),
@@ -95,6 +95,7 @@ def list_evaluations(limit: int = 20) -> list[dict[str, object]]:
             "items": r.params.get("n_items", ""),
             "systems": r.params.get("systems", ""),
             "best": r.tags.get("orch.best_system", ""),
+            "verdict": r.tags.get("orch.verdict", ""),
             "calls": int(r.metrics.get("calls_made", 0)),
         }
         for r in runs

@@ -257,9 +257,12 @@ def list_command(limit: Annotated[int, typer.Option("--limit", "-n")] = 20) -> N
     from orch.eval.logged import list_evaluations
 
     table = Table(title="Evaluations", title_justify="left")
-    keys = ("run_id", "experiment", "started", "status", "sample", "seed", "items", "systems", "best", "calls")
-    for key in keys:
-        table.add_column(key.replace("_", " "), overflow="fold")
+    keys = ("run_id", "started", "status", "evaluation", "systems", "best", "verdict", "calls")
+    for key in keys:  # the long free-text columns wrap between words, so the table fits the terminal
+        wide = key in ("evaluation", "systems", "verdict")
+        table.add_column(key.replace("_", " "), overflow="fold", min_width=20 if wide else None, no_wrap=not wide)
     for row in list_evaluations(limit):
+        row["evaluation"] = f"{row['benchmark']} {row['sample']} seed {row['seed']} ({row['items']} items)"
+        row["systems"] = str(row["systems"]).replace(",", ", ")  # wraps between systems, not inside a name
         table.add_row(*(str(row[k]) for k in keys))
     console.print(table)
