@@ -212,7 +212,7 @@ def test_report_is_rerendered_from_logged_results_without_calls(setup: dict[str,
     assert report == outcome.report and markdown == outcome.markdown
     listed = [row for row in list_evaluations(50) if row["run_id"] == outcome.record.parent_run_id]
     assert listed and listed[0]["systems"] == "single:strong,single:mid,single:weak,vote,orch-merge"
-    assert listed[0]["verdict"] == report.verdict and listed[0]["benchmark"] == "custom"
+    assert listed[0]["verdict"] == report.verdict and listed[0]["benchmark"] == "quiz"
 
 
 def test_report_of_a_run_that_is_not_an_evaluation_is_one_line(setup: dict[str, Any]) -> None:
