@@ -198,7 +198,7 @@ def test_a_refitted_profile_gives_the_system_a_new_key_so_old_results_are_not_re
     request = EvalRequest(benchmark=[item], sample="all", systems="orch-merge,orch")
     first = EvalPlan(request, pool_config)
     keys = [first.system_key(s.graph) for s in first.systems]
-    assert sorted(first.systems[1].graph.state_versions) == ["gsm8k-dev", "mmlu-dev"]
+    assert sorted(first.systems[1].graph.state_versions) == ["gsm8k-dev", "mmlu-dev", "mmlu-pro-dev"]
     save_profile("mmlu-dev", {}, {"strong": AgentReliability(accuracy=0.7, answered=50)})
     second = EvalPlan(request, pool_config)
     again = [second.system_key(s.graph) for s in second.systems]
@@ -240,7 +240,8 @@ def test_orch_ships_the_profile_its_default_graph_reads_and_yours_comes_first() 
     assert shipped.version == 2 and (SHIPPED_DIR / "mmlu-dev" / "v1.json").is_file()
     assert load_profile("mmlu-dev@v1").version == 1
     assert {"qwen-1.5b", "qwen-1.5b/direct", "smollm2-135m/direct"} <= set(shipped.agents)
-    assert {"qwen-1.5b", "qwen-1.5b/direct"} <= set(load_profile("gsm8k-dev").agents)  # orch's by_source
+    for other in ("gsm8k-dev", "mmlu-pro-dev"):  # orch's by_source
+        assert {"qwen-1.5b", "qwen-1.5b/direct"} <= set(load_profile(other).agents)
     mine = save_profile("mmlu-dev", {"evaluation": "mine"}, {"strong": AgentReliability(accuracy=0.8, answered=9)})
     assert mine.version == 3 and load_profile("mmlu-dev").source == {"evaluation": "mine"}
     assert load_profile("mmlu-dev@v2").profile_hash == shipped.profile_hash  # the shipped one, still by name
