@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from orch.eval.markdown_ensemble import ensemble_section, oracle_weights
 from orch.eval.markdown_ensemble import pct as _pct
 from orch.eval.markdown_ensemble import pvalue as _p
+from orch.eval.markdown_ensemble import share as _share
 from orch.eval.markdown_ensemble import table as _table
 from orch.eval.weighted_oracle import MAX_AGENTS
 
@@ -128,10 +129,8 @@ def _merge_audit(report: EvalReport) -> list[str]:
     rows = [
         [
             a.target,
-            f"{_pct(a.oracle.value)} ({a.oracle.k}/{a.oracle.n})",
-            f"{_pct(a.weighted_oracle.value)} ({a.weighted_oracle.k}/{a.weighted_oracle.n})"
-            if a.weighted_oracle
-            else "–",
+            _share(a.oracle),
+            _share(a.weighted_oracle) if a.weighted_oracle else "–",
             oracle_weights(a.oracle_weights),
             str(a.audit.majority_correct),
             str(a.audit.final_correct),
@@ -178,8 +177,8 @@ def _gates(report: EvalReport) -> list[str]:
         [
             g.target,
             f"{g.panel_decided}/{g.items} ({_pct(g.skipped_share)})",
-            f"{_pct(g.panel_accuracy.value)} ({g.panel_accuracy.k}/{g.panel_accuracy.n})",
-            f"{_pct(g.merge_accuracy.value)} ({g.merge_accuracy.k}/{g.merge_accuracy.n})",
+            _share(g.panel_accuracy),
+            _share(g.merge_accuracy),
             f"{g.tokens_per_merge:,.0f}",
             f"{g.tokens_saved:,.0f}",
         ]

@@ -11,13 +11,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from orch.eval.proportions import Proportion
     from orch.eval.report import EvalReport
 
-__all__ = ["ensemble_section", "oracle_weights", "pct", "pvalue", "signed", "table"]
+__all__ = ["ensemble_section", "oracle_weights", "pct", "pvalue", "share", "signed", "table"]
 
 
 def pct(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.1%}"
+
+
+def share(p: Proportion) -> str:
+    """A proportion with its counts, `46.7% (28/60)`."""
+    return f"{pct(p.value)} ({p.k}/{p.n})"
 
 
 def signed(p: float) -> str:
