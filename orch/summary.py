@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from orch.records import ItemResult
 
-__all__ = ["AgentSummary", "Results", "RunSummary", "item_row", "summarize", "wilson"]
+__all__ = ["AgentSummary", "DispatcherSummary", "Results", "RunSummary", "item_row", "summarize", "wilson"]
 
 
 def wilson(correct: int, n: int) -> tuple[float, float]:
@@ -40,6 +40,20 @@ class AgentSummary(BaseModel):
     @property
     def fallback_rate(self) -> float:
         return 1 - self.paths.get("json", 0) / self.outputs if self.outputs else 0.0
+
+
+class DispatcherSummary(BaseModel):
+    """The dispatcher's calls, apart from the analysts': it writes sub-questions, not answers, so it
+    has no accuracy, only how often the fixed facets had to stand in and what it cost."""
+
+    agent: str
+    calls: int
+    fallbacks: int
+    """Items where the fixed facets stood in (the call failed or its reply was unreadable)."""
+    failed: int
+    """Calls that failed (each also a degraded item)."""
+    mean_latency_ms: float
+    output_tokens: int
 
 
 class RunSummary(BaseModel):
@@ -71,6 +85,8 @@ class RunSummary(BaseModel):
     cost_total: float
     decision_methods: dict[str, int]
     agents: list[AgentSummary]
+    dispatcher: DispatcherSummary | None = None
+    """None for graphs whose `decompose` asks no dispatcher (and items whose source takes no facets)."""
 
     def metrics(self) -> dict[str, float | None]:
         """Flat metric names, identical across graphs so MLflow compares runs side by side."""
@@ -98,6 +114,8 @@ class RunSummary(BaseModel):
         for method in DECISION_METHODS:  # every graph logs all of them: a gated merge's skipped calls are `weighted`
             out[f"decisions.{method}"] = self.decision_methods.get(method, 0)
         out["decisions.other"] = sum(n for m, n in self.decision_methods.items() if m not in DECISION_METHODS)
+        out["dispatch.calls"] = self.dispatcher.calls if self.dispatcher else 0
+        out["dispatch.fallbacks"] = self.dispatcher.fallbacks if self.dispatcher else 0
         for agent in self.agents:
             out[f"agent.{agent.agent}.fallback_rate"] = agent.fallback_rate
             if self.graded:
@@ -146,6 +164,20 @@ def _agent_summaries(results: Sequence[ItemResult]) -> list[AgentSummary]:
     return agents
 
 
+def _dispatcher_summary(results: Sequence[ItemResult]) -> DispatcherSummary | None:
+    dispatches = [r.dispatch for r in results if r.dispatch is not None]
+    if not dispatches:
+        return None
+    return DispatcherSummary(
+        agent=", ".join(sorted({d.agent for d in dispatches})),
+        calls=len(dispatches),
+        fallbacks=sum(d.fallback is not None for d in dispatches),
+        failed=sum(d.error is not None for d in dispatches),
+        mean_latency_ms=sum(d.usage.latency_ms for d in dispatches) / len(dispatches),
+        output_tokens=sum(d.usage.output_tokens for d in dispatches),
+    )
+
+
 def summarize(results: Sequence[ItemResult]) -> RunSummary:
     import numpy as np
 
@@ -183,6 +215,7 @@ def summarize(results: Sequence[ItemResult]) -> RunSummary:
         cost_total=sum(r.usage.cost for r in results),
         decision_methods=dict(sorted(methods.items())),
         agents=agents,
+        dispatcher=_dispatcher_summary(results),
     )
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from orch.cli.render import summary_lines
 from orch.graphs import load_graph
 from orch.items import Item
 from orch.nodes.schemas import AnalysisBudget
+from orch.summary import summarize
 from tests.conftest import analyst, schema_name
 from tests.test_nodes import timeout_error
 from tests.test_spec import runner_for
@@ -81,6 +83,29 @@ def test_a_failed_dispatcher_degrades_the_item_to_the_fixed_facets(paper) -> Non
     assert all("the fixed facets stand in" in a.note for a in result.analyses)
     assert result.status == "degraded" and result.failures[0].startswith("strong: ")
     assert result.answer == "C"
+
+
+def test_the_dispatcher_is_summarised_apart_from_the_analysts(paper) -> None:
+    runner, _ = paper(strong=merger())
+    used = runner.invoke(MMLU)
+    runner, _ = paper(strong=merger(dispatch=timeout_error()))
+    failed = runner.invoke(MMLU)
+    summary = summarize([used, failed])
+    assert summary.dispatcher is not None
+    assert summary.dispatcher.model_dump(include={"agent", "calls", "fallbacks", "failed"}) == {
+        "agent": "strong",
+        "calls": 2,
+        "fallbacks": 1,
+        "failed": 1,
+    }
+    assert sorted(a.agent for a in summary.agents) == ["mid", "strong", "weak"]  # analysts only
+    assert summary.agents[[a.agent for a in summary.agents].index("strong")].outputs == 2
+    assert (summary.metrics()["dispatch.calls"], summary.metrics()["dispatch.fallbacks"]) == (2, 1)
+    assert any(
+        "dispatcher strong: 2 call(s)" in line and "stood in on 1 (1 failed)" in line for line in summary_lines(summary)
+    )
+    bare = summarize([runner.invoke(PRO)])
+    assert bare.dispatcher is None and bare.metrics()["dispatch.calls"] == 0  # same keys for every graph
 
 
 def test_mmlu_pro_and_gsm8k_items_get_bare_300_character_analyses(paper) -> None:

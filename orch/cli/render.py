@@ -221,4 +221,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
         paths = ", ".join(f"{p} {c}" for p, c in a.paths.items())
         acc = f"own answers right {a.correct}/{a.outputs}; " if summary.graded else ""
         lines.append(f"  {a.agent}: {acc}read by {paths} (fallback rate {a.fallback_rate:.0%})")
+    if (d := summary.dispatcher) is not None:
+        lines.append(
+            f"  dispatcher {d.agent}: {d.calls} call(s), mean {d.mean_latency_ms / 1000:.1f} s; "
+            f"fixed facets stood in on {d.fallbacks} ({d.failed} failed)"
+        )
     return lines
