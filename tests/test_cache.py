@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,22 @@ def test_a_system_sharing_calls_reuses_them(tmp_path: Path, pool_config, item: I
     answer(pool_config, cache, item, graph="vote")  # three direct answers
     _, calls = answer(pool_config, cache, item, graph="single")  # the merger's direct answer, already known
     assert calls == {"strong": 0, "mid": 0, "weak": 0}
+
+
+def test_cached_calls_keep_their_model_time_but_not_their_clock(tmp_path: Path, pool_config, item: Item) -> None:
+    """An item mixing replies cached an hour ago with fresh calls: model time is the original
+    calls', but the analysis phase is this item's wall-clock span, not an hour."""
+    cache = CallCache(tmp_path / "calls.sqlite", prompt_version="p")
+    answer(pool_config, cache, item, graph="vote")
+    [(key, agent, completion)] = cache._db.execute("SELECT key, agent, completion FROM calls WHERE agent = 'weak'")
+    old = json.loads(completion)  # cached in an earlier session; the others as if this morning
+    cache.put(key, agent, {**old, "started_at": old["started_at"] - 3600, "ended_at": old["ended_at"] - 3600})
+    models = {a: ScriptedChatModel(script=analyst(x)) for a, x in (("strong", "C"), ("mid", "B"), ("weak", "A"))}
+    with Session("vote", pool_config).start(AgentPool.from_chat_models(pool_config, models, cache=cache)) as runner:
+        result = runner.invoke(item)
+    assert (cache.stats.hits, sum(len(m.calls) for m in models.values())) == (3, 0)
+    assert result.analysis_ms < 60_000 and result.wall_ms < 60_000
+    assert result.model_ms == sum(a.usage.latency_ms for a in result.analyses)  # the original calls' time
 
 
 def test_replay_refuses_an_uncached_call(tmp_path: Path, pool_config, item: Item) -> None:

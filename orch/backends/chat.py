@@ -168,7 +168,9 @@ class AgentClient:
             key = call_key(self.identity, kwargs, messages, self.cache.prompt_version)
             hit = self.cache.get(key)
             if hit is not None:
-                return Completion.model_validate({**hit, "queued_ms": 0.0, "cached": True, "retries": 0})
+                now = time.time()  # served now and at once: the original times would stretch the item's phases
+                served = {"queued_ms": 0.0, "cached": True, "retries": 0, "started_at": now, "ended_at": now}
+                return Completion.model_validate({**hit, **served})
             if self.cache.replay:
                 raise ReplayMiss(
                     f"replay: agent {self.agent.id!r} has no cached reply for this call (key {key[:12]}); "

@@ -35,6 +35,8 @@ class Completion(BaseModel):
     finish_reason: str | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
+    """When the call ran; for a cached reply, the moment it was read (an item's phases are spans of
+    these, so a reply cached hours ago does not make its analyses take hours)."""
     cached: bool = False
     """Served from the call cache: no model ran; tokens, cost and latency are the original call's."""
     retries: int = 0
