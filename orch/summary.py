@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orch.records import ItemResult
+from orch.records import ItemResult, Usage
 
 __all__ = ["AgentSummary", "DispatcherSummary", "Results", "RunSummary", "item_row", "summarize", "wilson"]
 
@@ -168,13 +168,14 @@ def _dispatcher_summary(results: Sequence[ItemResult]) -> DispatcherSummary | No
     dispatches = [r.dispatch for r in results if r.dispatch is not None]
     if not dispatches:
         return None
+    usage = sum((d.usage for d in dispatches), Usage())
     return DispatcherSummary(
         agent=", ".join(sorted({d.agent for d in dispatches})),
         calls=len(dispatches),
         fallbacks=sum(d.fallback is not None for d in dispatches),
         failed=sum(d.error is not None for d in dispatches),
-        mean_latency_ms=sum(d.usage.latency_ms for d in dispatches) / len(dispatches),
-        output_tokens=sum(d.usage.output_tokens for d in dispatches),
+        mean_latency_ms=usage.latency_ms / len(dispatches),
+        output_tokens=usage.output_tokens,
     )
 
 
